@@ -1,0 +1,55 @@
+"""testbed's studies: each measures claims of the lecture notes into tables, a plot and a claims table.
+
+    python -m studies NAME [--quick] [--seed S] [--workers K] [--scheduler ADDRESS] [--out DIR]
+    python -m studies all [...]          # every registered study, in registry order
+    python -m studies list               # the registered names
+
+writes results/NAME.csv (the main table), NAME.md (claims, summary, table), NAME.png (the plot),
+NAME.claims.csv, NAME.json (command, mode, timings) and regenerates results/README.md.
+
+Adding a study
+--------------
+1. Write `studies/NAME.py` ending in `STUDY = Study(...)` (see `studies._study`):
+
+   - `grid(quick) -> list[dict]`: the independent cells, each a dict of JSON-able parameters. Quick
+     mode is a smaller grid through the same code path.
+   - `cell(params, seed) -> DataFrame`: a module-level function (it is pickled to worker processes
+     or a Dask cluster). Draw every random number from `studies._seeds.generator(seed, *key)` with
+     a key naming the replicate (e.g. the config and the replicate index), never global state.
+     Columns whose names start with `wall` hold wall times; all other columns must be identical
+     between two runs with the same seed (the tests check).
+   - `aggregate(raw, quick) -> DataFrame`: the concatenated cell frames (grid order) -> main table.
+   - `claims(table, quick) -> DataFrame`: built with `studies._claims.claim(...)` and
+     `claims_table(NAME, rows, quick)`, one row per claim with columns
+     study, claim, where, measured, expected, verdict (PASSED/FAILED), mode (quick/full).
+     The verdict must be computed from `table` alone, so that a doctored table flips it; a claim
+     whose data is missing is FAILED, never left out.
+   - `plot(table, fig)`: draw on the given matplotlib Figure (Agg; set its size if needed).
+   - optional `summarise(table) -> DataFrame`: a short table for NAME.md and the README.
+2. Add one line to `REGISTRY` below: `"NAME": "studies.NAME"`.
+3. Add the study to `tests/test_studies*.py`'s schema checks (its quick run is picked up from the
+   registry automatically).
+
+Theory the studies share lives in `studies.meanfield` (notes' chained variance formula, mean-field
+recursion, chi_1, Gauss-Hermite expectations).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._study import Study
+
+# name -> module defining STUDY; order is the order of `python -m studies all` and of the README
+REGISTRY: dict[str, str] = {
+    "variance": "studies.variance",
+    "gradients": "studies.gradients",
+    "symmetry": "studies.symmetry",
+}
+
+
+def load(name: str) -> Study:
+    """The Study registered under `name` (KeyError if there is none), imported only now."""
+    return importlib.import_module(REGISTRY[name]).STUDY

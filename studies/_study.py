@@ -1,0 +1,49 @@
+"""What a study is: a grid of independent cells, how to aggregate them, its claims and its plot.
+
+A study module defines one `STUDY = Study(...)`. The runner calls, in order:
+
+    params = grid(quick)                    # list of JSON-able dicts, one per cell, fixed order
+    rows_i = cell(params_i, seed)           # one DataFrame per cell, run on any executor
+    table  = aggregate(concat(rows), quick) # the main table, written to results/NAME.csv
+    claims = claims(table, quick)           # one row per claim (see studies._claims)
+    summary = summarise(table)              # optional short table for NAME.md and the README
+    plot(table, fig)                        # draws on a matplotlib Figure
+
+`cell` must be a module-level function (it is pickled to worker processes or a Dask cluster) and
+must draw every random number from `studies._seeds.generator(seed, ...)`, so that a cell's numbers
+depend only on (seed, its parameters), never on the executor, the worker or the order of cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study: see the module docstring for the order the runner calls these in."""
+
+    name: str
+    title: str
+    where: str  # the section of the lecture notes the study measures
+    grid: Callable[[bool], list[dict]]
+    cell: Callable[[dict, int], pd.DataFrame]
+    aggregate: Callable[[pd.DataFrame, bool], pd.DataFrame]
+    claims: Callable[[pd.DataFrame, bool], pd.DataFrame]
+    plot: Callable[..., None]
+    summarise: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    notes: str = ""  # a paragraph for the README: setup, sizes, what to read off the plot
+
+
+@dataclass
+class StudyResult:
+    """What a run of one study produced (tables are pandas DataFrames)."""
+
+    study: Study
+    table: pd.DataFrame
+    claims: pd.DataFrame
+    summary: pd.DataFrame | None
+    meta: dict = field(default_factory=dict)

@@ -1,0 +1,181 @@
+"""Study `symmetry`: why the weights cannot start at zero (notes, "Initializing Parameters").
+
+Notes: "We can't initialize all the weights to zero because then every neuron will pretty much learn
+in the same way (symmetric weights)." If two hidden units i, i' of layer k have the same incoming
+weights and bias, they have the same z[k] and a[k] for every input; by Lemma 1 and 2 their
+gradients dJ/dW[k]_i = dJ/dz[k]_i a[k-1]^T are equal as long as the units they feed treat them
+alike, which the outgoing weights of a zero or constant initialisation do. So SGD keeps them equal:
+the layer behaves as one unit, whatever its width.
+
+Measured: networks (4, 16, 16, 16, 1) trained by mini-batch SGD on a fixed regression problem, with
+zeros, constant(c) and xavier_normal initialisation, relu/tanh/sigmoid: at every step the number of
+distinct hidden units per layer (bitwise-distinct rows of [W[k] | b[k]]), the loss J on the whole
+training set, and how far the weights moved from their start.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from testbed.nn import init_network, loss, train
+
+from ._claims import claim, claims_table, fmt
+from ._seeds import generator
+from ._study import Study
+
+WHERE = "notes: Initializing Parameters (symmetric weights)"
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+INITS = {"zeros": {}, "constant": {"c": 0.1}, "xavier_normal": {}}
+SIZES = (4, 16, 16, 16, 1)
+# lr and steps chosen so that every xavier network leaves the plateau J = 1/2 E[y^2] of a constant
+# prediction (at lr 0.05 and 400 steps the sigmoid networks had not started to learn)
+M, LR, BATCH = 256, 0.1, 16
+FULL = {"steps": 800, "seeds": 3}
+QUICK = {"steps": 150, "seeds": 2}
+
+
+def grid(quick: bool) -> list[dict]:
+    """activation x initialiser x replicate."""
+    cfg = QUICK if quick else FULL
+    return [{"activation": act, "init": init, "replicate": rep, "steps": cfg["steps"]}
+            for act in ACTIVATIONS for init in INITS for rep in range(cfg["seeds"])]
+
+
+def _problem(seed: int, rep: int) -> tuple[np.ndarray, np.ndarray]:
+    """The replicate's data, shared by every initialiser and activation: a smooth teacher."""
+    rng = generator(seed, "symmetry", "data", rep)
+    x = rng.standard_normal((M, SIZES[0]))
+    u = rng.standard_normal((2, SIZES[0])) / np.sqrt(SIZES[0])  # u.x ~ N(0, 1): a smooth target
+    y = np.sin(x @ u[0]) + 0.5 * np.cos(x @ u[1])
+    return x, y.reshape(M, 1)
+
+
+def distinct_units(W: np.ndarray, b: np.ndarray) -> int:
+    """The number of distinct rows of [W | b] (exact comparison): units with different weights."""
+    rows = np.column_stack([W, b]) + 0.0  # + 0.0 maps -0.0 to 0.0, which compare equal
+    return len({row.tobytes() for row in rows})
+
+
+def cell(p: dict, seed: int) -> pd.DataFrame:
+    """Train one network; one row per step t = 0..steps (parameters before update t)."""
+    act, init, rep = p["activation"], p["init"], p["replicate"]
+    x, y = _problem(seed, rep)
+    net0 = init_network(SIZES, act, init, generator(seed, "symmetry", "init", act, init, rep),
+                        **INITS[init])
+    # the batch order depends on the replicate only, so initialisers are compared on equal terms
+    result = train(net0, x, y, lr=LR, steps=p["steps"], batch_size=BATCH,
+                   rng=generator(seed, "symmetry", "order", rep), snapshot_every=1)
+    r = len(SIZES) - 1
+    rows = []
+    for t, net in sorted(result.snapshots.items()):
+        row = {"activation": act, "init": init, "replicate": rep, "step": t,
+               "loss": loss(net, x, y)}
+        for k in range(1, r):
+            row[f"distinct_{k}"] = distinct_units(net.W[k - 1], net.b[k - 1])
+        row["max_dW"] = max(float(np.abs(net.W[k] - net0.W[k]).max()) for k in range(r))
+        row["max_db_hidden"] = max(float(np.abs(net.b[k] - net0.b[k]).max()) for k in range(r - 1))
+        row["db_out"] = float(np.abs(net.b[-1] - net0.b[-1]).max())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
+    """The per-step rows as they are (already one row per activation, init, replicate, step)."""
+    return raw.sort_values(["activation", "init", "replicate", "step"], ignore_index=True)
+
+
+def _distinct_cols(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.startswith("distinct_")]
+
+
+def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
+    """Symmetry claims, from the per-step table."""
+    cols, width = _distinct_cols(table), max(SIZES[1:-1])
+    n_steps = int(table["step"].max()) if len(table) else 0
+    rows = []
+    for init in ("zeros", "constant"):
+        t = table[table["init"] == init]
+        d = t[cols].to_numpy()
+        per_act = ", ".join(
+            f"{a}: {int(g[cols].to_numpy().min())}..{int(g[cols].to_numpy().max())}"
+            for a, g in t.groupby("activation"))
+        rows.append(claim(
+            f"{init} initialisation{' (c=0.1)' if init == 'constant' else ''} keeps exactly one "
+            f"distinct unit per hidden layer at every SGD step", WHERE,
+            f"distinct units per layer over {len(cols)} layers x {n_steps + 1} steps x "
+            f"{t['replicate'].nunique()} seeds: {per_act or 'no data'}",
+            "1 everywhere (width 16)", bool(d.size) and bool((d == 1).all())))
+    t = table[(table["init"] == "zeros") & (table["activation"] == "relu")]
+    moved = float(t[["max_dW", "max_db_hidden"]].to_numpy().max()) if len(t) else np.nan
+    rows.append(claim(
+        "relu with zeros: no weight moves at all (relu'(0) = 0 and every a[k] = relu(0) = 0, so "
+        "dJ/dW[k] = dJ/dz[k] a[k-1]^T = 0 for k >= 2 and dJ/dz[k] = 0 for hidden k; only the "
+        "output bias b[r] learns)", WHERE,
+        f"max |W[k] - W0[k]| and |b_hidden - b0| over all steps: {fmt(moved)}; output bias moved "
+        f"by up to {fmt(float(t['db_out'].max()) if len(t) else np.nan)}",
+        "exactly 0", bool(np.isfinite(moved) and moved == 0.0)))
+    x = table[table["init"] == "xavier_normal"]
+    dmin = int(x[cols].to_numpy().min()) if len(x) else -1
+    final = table[table["step"] == n_steps].set_index(["activation", "replicate", "init"])["loss"]
+    wins, total, detail = 0, 0, []
+    for (act, rep), _ in x[x["step"] == n_steps].groupby(["activation", "replicate"]):
+        fx = final.get((act, rep, "xavier_normal"), np.nan)
+        others = [final.get((act, rep, i), np.nan) for i in ("zeros", "constant")]
+        total += 1
+        wins += int(all(np.isfinite(o) and fx < o for o in others) and np.isfinite(fx))
+        if rep == 0:
+            detail.append(f"{act}: {fmt(fx)} vs zeros {fmt(others[0])}, constant {fmt(others[1])}")
+    rows.append(claim(
+        "xavier gives as many distinct units as the width at every step, and a lower final loss "
+        "than zeros and constant", WHERE,
+        f"min distinct units {dmin} (width {width}); final J lower in {wins}/{total} "
+        f"(activation, seed) pairs; seed 0: {'; '.join(detail)}",
+        f"{width} distinct units; lower loss in every pair",
+        dmin == width and total > 0 and wins == total))
+    return claims_table("symmetry", rows, quick)
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Per activation and initialiser: distinct units (min..max), J at the start and the end."""
+    cols = _distinct_cols(table)
+    n_steps = table["step"].max()
+    rows = []
+    for (act, init), t in table.groupby(["activation", "init"], sort=False):
+        d = t[cols].to_numpy()
+        rows.append({"activation": act, "init": init, "seeds": t["replicate"].nunique(),
+                     "distinct min": int(d.min()), "distinct max": int(d.max()),
+                     "J start": t.loc[t["step"] == 0, "loss"].mean(),
+                     "J end": t.loc[t["step"] == n_steps, "loss"].mean(),
+                     "max |dW|": t["max_dW"].max(), "max |db out|": t["db_out"].max()})
+    return pd.DataFrame(rows)
+
+
+def plot(table: pd.DataFrame, fig) -> None:
+    """Top: loss over steps per activation; bottom: distinct units in layer 2 over steps."""
+    fig.set_size_inches(15, 8)
+    axes = fig.subplots(2, len(ACTIVATIONS))
+    for j, act in enumerate(ACTIVATIONS):
+        for i, init in enumerate(INITS):
+            t = table[(table["activation"] == act) & (table["init"] == init)]
+            g = t.groupby("step")
+            axes[0, j].plot(g["loss"].mean(), color=f"C{i}", label=init)
+            axes[1, j].plot(g["distinct_2"].min(), color=f"C{i}", label=init)
+        axes[0, j].set(yscale="log", title=f"{act}: loss J on the training set", xlabel="step")
+        axes[1, j].set(title=f"{act}: distinct units in hidden layer 2", xlabel="step",
+                       ylim=(0, max(SIZES) + 1))
+        axes[0, j].legend(fontsize=8)
+        axes[1, j].legend(fontsize=8)
+
+
+STUDY = Study(
+    name="symmetry",
+    title="Zero and constant initialisation keep hidden units identical",
+    where=WHERE,
+    grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot, summarise=summarise,
+    notes=(f"Networks {SIZES}, SGD with lr {LR} on mini-batches of {BATCH} of a fixed regression "
+           f"set (m = {M}, y = sin(u1.x) + cos(u2.x)/2), {FULL['steps']} steps, 3 seeds. "
+           "`distinct_k` counts bitwise-distinct rows of [W[k] | b[k]]; `max_dW` is the largest "
+           "change of any weight since initialisation, `db_out` that of the output bias; `loss` "
+           "is J on the whole training set before the step's update."),
+)

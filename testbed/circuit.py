@@ -1,0 +1,345 @@
+"""The circuit: an explicit, ordered, single-assignment list of primitive applications.
+
+A circuit over l inputs is a table of slots 0 .. n-1. Slots 0 .. l-1 are the inputs x_0 .. x_{l-1};
+every later slot is a constant or one operation `v_i = prim(v_j[, v_k])` with j, k < i, so slot order
+is a topological order and no traversal ever needs recursion. `size` is N, the number of operations
+(inputs and constants are not operations). The arrays `op`, `a0`, `a1` hold each slot's opcode and
+argument slots (-1 where absent); `outputs` lists the slots the circuit returns.
+
+Circuits are made by tracing (`trace(f, l)`) or from an explicit node list (`from_nodes`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from . import primitives as P
+from .errors import CircuitError, NonFiniteError, TraceError
+
+_MAX_REPR_LINES = 40
+
+
+class Circuit:
+    """A single-assignment circuit computing f: R^l -> R^k (k = number of outputs).
+
+    `c(x)` evaluates it: x of shape (l,) gives a float (k = 1) or an array (k,); a batch X of shape
+    (B, l) gives an array (B,) or (B, k). See `testbed.evaluate` for how.
+    """
+
+    def __init__(self, l: int, op: np.ndarray, a0: np.ndarray, a1: np.ndarray,
+                 consts: np.ndarray, outputs: Sequence[int], level: np.ndarray | None = None):
+        self.l = int(l)
+        self.op = np.asarray(op, dtype=np.int8)
+        self.a0 = np.asarray(a0, dtype=np.int64)
+        self.a1 = np.asarray(a1, dtype=np.int64)
+        self.consts = np.asarray(consts, dtype=np.float64)
+        self.outputs = np.asarray(outputs, dtype=np.int64).reshape(-1)
+        _validate(self)
+        self.level = _levels(self) if level is None else np.asarray(level, dtype=np.int64)
+        self._cache: dict = {}  # evaluation plans, the gradient circuit: derived, never mutated
+
+    # --- shape -------------------------------------------------------------------------------------
+    @property
+    def n_slots(self) -> int:
+        """Inputs + constants + operations."""
+        return len(self.op)
+
+    @property
+    def size(self) -> int:
+        """N: the number of operation nodes."""
+        return int(np.count_nonzero(self.op > P.CONST))
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.outputs)
+
+    @property
+    def depth(self) -> int:
+        """Length of the longest path from an input or constant to any slot."""
+        return int(self.level.max(initial=0))
+
+    def counts(self) -> dict[str, int]:
+        """Operation counts of one evaluation, by primitive (primitives that do not occur omitted)."""
+        codes, n = np.unique(self.op[self.op > P.CONST], return_counts=True)
+        return {P.NAMES[c]: int(k) for c, k in zip(codes, n, strict=True)}
+
+    # --- evaluation --------------------------------------------------------------------------------
+    def __call__(self, x: object) -> float | np.ndarray:
+        from .evaluate import evaluate
+
+        return evaluate(self, x)
+
+    def slot_values(self, x: object) -> np.ndarray:
+        """Every slot's value at x (shape (n_slots,), or (n_slots, B) for a batch): for debugging."""
+        from .evaluate import forward_values
+
+        return forward_values(self, x)
+
+    # --- printing ----------------------------------------------------------------------------------
+    def _name(self, i: int) -> str:
+        if i < self.l:
+            return f"x{i}"
+        if self.op[i] == P.CONST:
+            return repr(float(self.consts[i]))
+        return f"v{i}"
+
+    def _line(self, i: int) -> str:
+        args = [self._name(int(a)) for a in (self.a0[i], self.a1[i]) if a >= 0]
+        return f"  v{i} = {P.NAMES[self.op[i]]} {' '.join(args)}"
+
+    def pretty(self, max_lines: int | None = None) -> str:
+        """The circuit one node per line, like a jaxpr; constants are printed inline."""
+        ops = np.flatnonzero(self.op > P.CONST)
+        head = (f"circuit(l={self.l}, N={self.size}, outputs={self.n_outputs}) "
+                f"{{ lambda {' '.join(f'x{i}' for i in range(min(self.l, 12)))}"
+                f"{' ...' if self.l > 12 else ''} .")
+        if max_lines is not None and len(ops) > max_lines:
+            k = max_lines // 2
+            body = [self._line(i) for i in ops[:k]]
+            body.append(f"  ... {len(ops) - 2 * k} more nodes ...")
+            body += [self._line(i) for i in ops[-k:]]
+        else:
+            body = [self._line(i) for i in ops]
+        outs = ", ".join(self._name(int(o)) for o in self.outputs[:12])
+        tail = f"  in ({outs}{', ...' if self.n_outputs > 12 else ''}) }}"
+        return "\n".join([head, *body, tail])
+
+    def __repr__(self) -> str:
+        return self.pretty(max_lines=_MAX_REPR_LINES)
+
+
+def _validate(c: Circuit) -> None:
+    n = len(c.op)
+    if c.l < 1:
+        raise CircuitError(f"a circuit needs at least one input, got l={c.l}")
+    if not (len(c.a0) == len(c.a1) == len(c.consts) == n):
+        raise CircuitError(f"op, a0, a1, consts differ in length: {n}, {len(c.a0)}, "
+                           f"{len(c.a1)}, {len(c.consts)}")
+    if n < c.l or np.any(c.op[:c.l] != P.INPUT) or np.any(c.op[c.l:] == P.INPUT):
+        raise CircuitError(f"slots 0..{c.l - 1} must be the inputs and no later slot an input")
+    bad = np.flatnonzero((c.op < 0) | (c.op >= len(P.NAMES)))
+    if bad.size:
+        i = int(bad[0])
+        raise CircuitError(f"node v{i}: unknown opcode {int(c.op[i])}")
+    arity = np.array([0, 0, *(p.arity for p in P.BY_CODE[2:])])[c.op]
+    idx = np.arange(n)
+    for j, a in enumerate((c.a0, c.a1)):
+        needed = arity > j
+        wrong = np.flatnonzero(needed != (a >= 0))
+        if wrong.size:
+            i = int(wrong[0])
+            raise CircuitError(f"node v{i} = {P.NAMES[c.op[i]]}: expects {arity[i]} argument(s)")
+        for test, what in ((a == idx, "refers to itself"), (a > idx, "refers forward")):
+            hit = np.flatnonzero(needed & test)
+            if hit.size:
+                i = int(hit[0])
+                raise CircuitError(f"node v{i} = {P.NAMES[c.op[i]]} {what} "
+                                   f"(argument {j} is v{int(a[i])}); arguments must be earlier slots")
+    bad = np.flatnonzero((c.op == P.CONST) & ~np.isfinite(c.consts))
+    if bad.size:
+        raise NonFiniteError(f"constant v{int(bad[0])} is {c.consts[bad[0]]}: constants must be finite")
+    if c.outputs.size == 0:
+        raise CircuitError("a circuit needs at least one output")
+    bad = np.flatnonzero((c.outputs < 0) | (c.outputs >= n))
+    if bad.size:
+        raise CircuitError(f"output {int(bad[0])} refers to slot {int(c.outputs[bad[0]])}, "
+                           f"outside 0..{n - 1}")
+
+
+def _levels(c: Circuit) -> np.ndarray:
+    lev = [0] * len(c.op)
+    for i, j, k in zip(range(c.l, len(c.op)), c.a0[c.l:].tolist(), c.a1[c.l:].tolist(),
+                       strict=True):
+        if j >= 0:
+            lev[i] = 1 + (lev[j] if lev[j] >= lev[k] or k < 0 else lev[k])
+    return np.asarray(lev, dtype=np.int64)
+
+
+# --- tracing --------------------------------------------------------------------------------------
+
+
+class Tracer:
+    """A value inside a trace: arithmetic on it records a node instead of computing a number."""
+
+    __slots__ = ("_trace", "_i")
+    __array_ufunc__ = None  # make numpy scalars defer to our reflected operators
+
+    def __init__(self, trace: _Builder, i: int):
+        self._trace = trace
+        self._i = i
+
+    def __add__(self, o: object) -> Tracer:
+        return self._trace.emit(P.ADD, (self, o))
+
+    def __radd__(self, o: object) -> Tracer:
+        return self._trace.emit(P.ADD, (o, self))
+
+    def __sub__(self, o: object) -> Tracer:
+        return self._trace.emit(P.SUB, (self, o))
+
+    def __rsub__(self, o: object) -> Tracer:
+        return self._trace.emit(P.SUB, (o, self))
+
+    def __mul__(self, o: object) -> Tracer:
+        return self._trace.emit(P.MUL, (self, o))
+
+    def __rmul__(self, o: object) -> Tracer:
+        return self._trace.emit(P.MUL, (o, self))
+
+    def __truediv__(self, o: object) -> Tracer:
+        return self._trace.emit(P.DIV, (self, o))
+
+    def __rtruediv__(self, o: object) -> Tracer:
+        return self._trace.emit(P.DIV, (o, self))
+
+    def __neg__(self) -> Tracer:
+        return self._trace.emit(P.NEG, (self,))
+
+    def __pos__(self) -> Tracer:
+        return self
+
+    def __pow__(self, n: object) -> Tracer:
+        """x ** n for an integer n >= 1, by repeated squaring (ceil(log2 n) + popcount(n) - 1 muls)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise TraceError(f"a traced value can only be raised to an integer power >= 1, got "
+                             f"{n!r}; write exp(y * log(x)) for x > 0")
+        result, base = None, self
+        while True:
+            if n & 1:
+                result = base if result is None else result * base
+            n >>= 1
+            if not n:
+                return result
+            base = base * base
+
+    def _no(self, *_: object) -> None:
+        raise TraceError("a traced value has no truth value or number: branching on it (if, while,"
+                         " comparisons, float()) cannot be recorded in a circuit; use relu or step")
+
+    __bool__ = __float__ = __int__ = __index__ = __lt__ = __le__ = __gt__ = __ge__ = _no
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"Tracer(v{self._i})"
+
+
+class _Builder:
+    """The growing slot table of one trace. Closed when the trace ends: its tracers then refuse."""
+
+    def __init__(self, l: int):
+        self.l = l
+        self.op = [P.INPUT] * l
+        self.a0 = [-1] * l
+        self.a1 = [-1] * l
+        self.consts = [0.0] * l
+        self.level = [0] * l
+        self._const_slot: dict[tuple[float, float], int] = {}
+        self.closed = False
+
+    def _slot(self, a: object) -> int:
+        if type(a) is Tracer:
+            if a._trace is not self:
+                raise TraceError(f"{a!r} belongs to another trace" + (
+                    " that has ended" if a._trace.closed else ""))
+            return a._i
+        if isinstance(a, (int, float, np.floating, np.integer)) and not isinstance(a, bool):
+            return self.const(float(a))
+        raise TraceError(f"cannot use {type(a).__name__} {a!r} in a circuit: only tracers and "
+                         f"real numbers")
+
+    def const(self, value: float) -> int:
+        if not math.isfinite(value):
+            raise NonFiniteError(f"constant {value!r} in a traced function: constants must be finite")
+        key = (value, math.copysign(1.0, value))
+        i = self._const_slot.get(key)
+        if i is None:
+            i = self._append(P.CONST, -1, -1, value, 0)
+            self._const_slot[key] = i
+        return i
+
+    def _append(self, code: int, j: int, k: int, value: float, level: int) -> int:
+        self.op.append(code)
+        self.a0.append(j)
+        self.a1.append(k)
+        self.consts.append(value)
+        self.level.append(level)
+        return len(self.op) - 1
+
+    def emit(self, prim: P.Primitive, args: tuple) -> Tracer:
+        if self.closed:
+            raise TraceError(f"a tracer was used after its trace ended (applying {prim.name}); "
+                             f"tracers live only while the traced function runs")
+        lev = self.level
+        if prim.arity == 1:
+            j = self._slot(args[0])
+            return Tracer(self, self._append(prim.code, j, -1, 0.0, lev[j] + 1))
+        j, k = self._slot(args[0]), self._slot(args[1])
+        return Tracer(self, self._append(prim.code, j, k, 0.0, max(lev[j], lev[k]) + 1))
+
+    def finish(self, outputs: Sequence[int]) -> Circuit:
+        return Circuit(self.l, np.array(self.op, dtype=np.int8), np.array(self.a0),
+                       np.array(self.a1), np.array(self.consts), outputs, np.array(self.level))
+
+
+def trace(f: Callable, l: int) -> Circuit:
+    """Record f: R^l -> R^k as a circuit by calling f on a list of l tracers.
+
+    f may use + - * / **(int), unary minus, real numbers and testbed's sin, cos, exp, log, relu,
+    sigmoid, tanh, step, and returns one tracer or a tuple/list of them (the outputs, in order).
+    """
+    if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or l < 1:
+        raise TraceError(f"trace needs the number of inputs l >= 1, got {l!r}")
+    b = _Builder(int(l))
+    xs = [Tracer(b, i) for i in range(int(l))]
+    try:
+        out = f(xs)
+    finally:
+        b.closed = True  # tracers that escape f are dead from here on, whether f succeeded or not
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    if not outs:
+        raise TraceError("the traced function returned no outputs")
+    for n, o in enumerate(outs):
+        if type(o) is not Tracer:
+            raise TraceError(f"the traced function must return tracers; output {n} is "
+                             f"{type(o).__name__} {o!r}" + (
+                                 " (a constant: it does not depend on the inputs)"
+                                 if isinstance(o, (int, float)) else ""))
+        if o._trace is not b:
+            raise TraceError(f"output {n} ({o!r}) belongs to another trace")
+    return b.finish([o._i for o in outs])
+
+
+def from_nodes(l: int, nodes: Sequence[tuple], outputs: Sequence[int]) -> Circuit:
+    """Build a circuit from an explicit node list, validated.
+
+    Slots 0..l-1 are the inputs; node m (0-based) becomes slot l + m and is either
+    ("const", value) or (prim_name, arg_slot[, arg_slot]) with argument slots < l + m.
+    """
+    op, a0, a1, consts = [P.INPUT] * l, [-1] * l, [-1] * l, [0.0] * l
+    for m, node in enumerate(nodes):
+        i = l + m
+        if not isinstance(node, (tuple, list)) or not node:
+            raise CircuitError(f"node v{i}: expected (prim, args...), got {node!r}")
+        name, *args = node
+        if name == "const":
+            if len(args) != 1:
+                raise CircuitError(f"node v{i}: a constant takes one value, got {args!r}")
+            op.append(P.CONST)
+            a0.append(-1)
+            a1.append(-1)
+            consts.append(float(args[0]))
+            continue
+        prim = P.lookup(name, where=f"node v{i}")
+        if len(args) != prim.arity or not all(
+                isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+            raise CircuitError(f"node v{i} = {name}: expects {prim.arity} integer argument "
+                               f"slot(s), got {args!r}")
+        op.append(prim.code)
+        a0.append(int(args[0]))
+        a1.append(int(args[1]) if prim.arity == 2 else -1)
+        consts.append(0.0)
+    return Circuit(l, np.array(op, dtype=np.int8), np.array(a0), np.array(a1), np.array(consts),
+                   list(outputs))

@@ -1,0 +1,122 @@
+"""Exact operation counts of every evaluation and transform, by primitive.
+
+Counts are those of the algorithm, i.e. of the circuit each transform writes when run on tracers
+(so `op_counts(c, "grad") == grad(c).counts()` exactly; the tests check it). The level-vectorised
+executor computes the same values with dense numpy calls and may touch dead slots as well; counts
+are machine-independent and do not see that.
+
+Per-primitive rule costs are not written by hand: they are measured once, by tracing each rule.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from . import primitives as P
+from .circuit import Circuit, _Builder, Tracer
+
+MODES = ("forward", "grad", "vjp", "jvp", "hvp", "hessian", "fd_forward", "fd_central")
+
+
+def _rule_cost(rule: object, n_args: int) -> Counter:
+    b = _Builder(n_args)
+    rule(*(Tracer(b, i) for i in range(n_args)))
+    return Counter(P.NAMES[o] for o in b.op[n_args:] if o > P.CONST)
+
+
+#: ops written by each primitive's reverse rule (g, ans, *args) and forward rule (ans, *args, *t)
+VJP_COST: dict[str, Counter] = {p.name: _rule_cost(p.vjp, 2 + p.arity) for p in P.TABLE.values()}
+JVP_COST: dict[str, Counter] = {
+    p.name: _rule_cost(p.jvp, 1 + 2 * p.arity) if p.jvp else Counter() for p in P.TABLE.values()}
+
+
+def _scale(counts: dict, k: int) -> Counter:
+    return Counter({name: k * n for name, n in counts.items()})
+
+
+def grad_counts(c: Circuit) -> Counter:
+    """Forward ops + the rule of every live slot + one add per extra contribution to a slot.
+
+    Live: reached by a nonzero cotangent from the outputs (step passes none; constants take none).
+    """
+    n, l = c.n_slots, c.l
+    op, A0, A1 = c.op.tolist(), c.a0.tolist(), c.a1.tolist()
+    received = [0] * n
+    for o in c.outputs.tolist():
+        received[o] += 1
+    live_codes = []
+    for i in range(n - 1, l - 1, -1):
+        if not received[i] or op[i] == P.CONST:
+            continue
+        live_codes.append(op[i])
+        if op[i] == P.STEP.code:
+            continue
+        for a in (A0[i], A1[i]):
+            if a >= 0 and op[a] != P.CONST:
+                received[a] += 1
+    total = Counter(c.counts())
+    codes, k = np.unique(np.array(live_codes, dtype=np.int64), return_counts=True)
+    for code, m in zip(codes.tolist(), k.tolist(), strict=True):
+        total.update(_scale(VJP_COST[P.NAMES[code]], m))
+    adds = sum(r - 1 for r in received if r > 1)
+    if adds:
+        total["add"] += adds
+    return +total
+
+
+def jvp_counts(c: Circuit) -> Counter:
+    """Forward ops + the tangent rule of every operation (a step's tangent is 0: no ops)."""
+    total = Counter(c.counts())
+    for name, m in c.counts().items():
+        total.update(_scale(JVP_COST[name], m))
+    return +total
+
+
+def _jvp_of_counts(counts: Counter) -> Counter:
+    total = Counter(counts)
+    for name, m in counts.items():
+        total.update(_scale(JVP_COST[name], m))
+    return +total
+
+
+def op_counts(c: Circuit, mode: str) -> dict[str, int]:
+    """Exact operation counts of one call of `mode` on c, by primitive.
+
+    forward     one evaluation: c.counts()
+    grad, vjp   value_and_grad / vjp: forward + reverse sweep (= the gradient circuit's size)
+    jvp         forward + tangent sweep
+    hvp         tangent sweep through the gradient circuit (forward + reverse + their tangents)
+    hessian     l HVPs
+    fd_forward  (l + 1) N;  fd_central  2 l N
+    """
+    if mode == "forward":
+        out = Counter(c.counts())
+    elif mode in ("grad", "vjp"):
+        out = grad_counts(c)
+    elif mode == "jvp":
+        out = jvp_counts(c)
+    elif mode == "hvp":
+        out = _jvp_of_counts(grad_counts(c))
+    elif mode == "hessian":
+        out = _scale(_jvp_of_counts(grad_counts(c)), c.l)
+    elif mode == "fd_forward":
+        out = _scale(c.counts(), c.l + 1)
+    elif mode == "fd_central":
+        out = _scale(c.counts(), 2 * c.l)
+    else:
+        from .errors import TestbedError
+
+        raise TestbedError(f"unknown cost mode {mode!r}; known: {', '.join(MODES)}")
+    return dict(sorted(out.items()))
+
+
+def total(counts: dict[str, int]) -> int:
+    """All operations of a count dict."""
+    return sum(counts.values())
+
+
+def muldiv(counts: dict[str, int]) -> int:
+    """Multiplications and divisions of a count dict (Baur-Strassen's measure)."""
+    return counts.get("mul", 0) + counts.get("div", 0)

@@ -1,0 +1,31 @@
+"""testbed's exception types: every one is a ValueError, and every message says what and where."""
+
+
+class TestbedError(ValueError):
+    """Base class of every error testbed raises on bad input."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+
+class ShapeError(TestbedError):
+    """An array of the wrong length, shape or dtype (the message names the expected shape)."""
+
+
+class NonFiniteError(TestbedError):
+    """An input, constant or computed value that is inf or NaN (the message names the node)."""
+
+
+class DomainError(TestbedError):
+    """A primitive applied outside its domain: log of x <= 0, division by 0 (names the node)."""
+
+
+class CircuitError(TestbedError):
+    """A malformed circuit: unknown primitive, wrong arity, a node referring forward or to itself."""
+
+
+class TraceError(TestbedError):
+    """Misuse of tracing: a non-tracer result, a tracer used after its trace ended, branching."""
+
+
+class GradientCheckError(TestbedError):
+    """`check_grads` found derivatives that disagree beyond the stated tolerance."""

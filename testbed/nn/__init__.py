@@ -1,0 +1,97 @@
+"""testbed.nn: the lecture notes' deep network, its three lemmas, backprop and Pearlmutter's R-pass.
+
+    z[k] = W[k] a[k-1] + b[k],  a[k] = sigma(z[k]) (k < r),  tau = z[r],  J = 1/2 ||y - tau||^2
+
+A batch holds one example per row and J is the mean over it. Quick start:
+
+    rng = np.random.default_rng(0)
+    net = init_network([3, 16, 16, 1], "tanh", "xavier_normal", rng)
+    J, g = value_and_grad(net, x, y)            # g.dW[k-1] = dJ/dW[k], g.dx = dJ/dx
+    HW, Hb = hvp(net, x, y, (VW, Vb))           # H V by the R-operator
+    result = train(net, x, y, lr=0.1, steps=500)
+
+The jax.numpy twin (`to_jax_loss`) and the circuit-engine twin (`trace_loss`) import jax and the
+engine only when called.
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from . import init
+from .activations import ACTIVATIONS, Activation, d2sigma, dsigma, get_activation, sigma
+from .backprop import Cache, Grads, backward, forward, loss, value_and_grad
+from .errors import (
+    NetworkError,
+    NetworkNonFiniteError,
+    NetworkShapeError,
+    TrainingDivergedError,
+    UnknownNameError,
+)
+from .init import INITIALISERS, variance
+from .lemmas import lemma1, lemma2, lemma3
+from .network import Network, init_network, ravel_params, unravel_params
+from .rop import RPass, hvp, hvp_x, r_pass
+from .train import TrainResult, sgd_step, train
+
+
+def to_jax_loss(net_or_activation: Network | str) -> Callable:
+    """J(W, b, x, y) in jax.numpy (see testbed.nn.jaxref); imports jax."""
+    from .jaxref import to_jax_loss as make
+
+    return make(net_or_activation)
+
+
+def to_jax_forward(net_or_activation: Network | str) -> Callable:
+    """tau(W, b, x) in jax.numpy (see testbed.nn.jaxref); imports jax."""
+    from .jaxref import to_jax_forward as make
+
+    return make(net_or_activation)
+
+
+def trace_loss(net: Network, x: np.ndarray, y: np.ndarray) -> tuple[object, np.ndarray]:
+    """(circuit of J(theta), theta) in testbed's circuit engine (see testbed.nn.circuit)."""
+    from .circuit import trace_loss as make
+
+    return make(net, x, y)
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALISERS",
+    "Activation",
+    "Cache",
+    "Grads",
+    "Network",
+    "NetworkError",
+    "NetworkNonFiniteError",
+    "NetworkShapeError",
+    "RPass",
+    "TrainResult",
+    "TrainingDivergedError",
+    "UnknownNameError",
+    "backward",
+    "d2sigma",
+    "dsigma",
+    "forward",
+    "get_activation",
+    "hvp",
+    "hvp_x",
+    "init",
+    "init_network",
+    "lemma1",
+    "lemma2",
+    "lemma3",
+    "loss",
+    "r_pass",
+    "ravel_params",
+    "sgd_step",
+    "sigma",
+    "to_jax_forward",
+    "to_jax_loss",
+    "trace_loss",
+    "train",
+    "unravel_params",
+    "value_and_grad",
+    "variance",
+]

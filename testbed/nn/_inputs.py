@@ -1,0 +1,66 @@
+"""Validation of the data a network is applied to: x, y and directions shaped like them.
+
+Internally every batch is 2-D with examples in rows: x of shape (m, n[0]), y and tau of shape
+(m, n[r]). One example may be given as a 1-D x of shape (n[0],) (the notes' column vector).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import NetworkError, NetworkNonFiniteError, NetworkShapeError
+from .network import Network, _nonfinite_summary
+
+Array = np.ndarray
+
+
+def as_float(value: object, what: str) -> Array:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise NetworkError(f"{what} must hold real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
+
+
+def check_finite(arr: Array, what: str) -> None:
+    if not np.isfinite(arr).all():
+        raise NetworkNonFiniteError(f"{what} (shape {arr.shape}) holds {_nonfinite_summary(arr)}")
+
+
+def as_input(net: Network, x: object, what: str = "x") -> tuple[Array, bool]:
+    """(x as (m, n[0]), whether it was one example of shape (n[0],))."""
+    x = as_float(x, what)
+    n0 = net.W[0].shape[1]
+    if x.ndim == 1 and x.shape[0] == n0:
+        single = True
+        x2 = x.reshape(1, n0)
+    elif x.ndim == 2 and x.shape[1] == n0 and x.shape[0] >= 1:
+        single = False
+        x2 = x
+    else:
+        raise NetworkShapeError(
+            f"layer k=1: {what} has shape {x.shape} but W[1] has shape {net.W[0].shape}, so "
+            f"{what} must be one example ({n0},) or a batch (m, {n0}) with m >= 1"
+        )
+    check_finite(x2, what)
+    return x2, single
+
+
+def as_target(net: Network, y: object, m: int, single: bool, what: str = "y") -> Array:
+    """y as (m, n[r]), matching tau = z[r]; a 1-D (m,) or scalar y is accepted when n[r] = 1."""
+    y = as_float(y, what)
+    r, nr = net.depth, net.W[-1].shape[0]
+    if single:
+        ok = y.shape == (nr,) or (nr == 1 and y.ndim == 0)
+        want = f"({nr},)" + (" or a scalar" if nr == 1 else "")
+    else:
+        ok = y.shape == (m, nr) or (nr == 1 and y.shape == (m,))
+        want = f"({m}, {nr})" + (f" or ({m},)" if nr == 1 else "")
+    if not ok:
+        raise NetworkShapeError(
+            f"layer k={r}: {what} has shape {y.shape} but tau = z[{r}] has shape "
+            f"{(nr,) if single else (m, nr)} (W[{r}] has shape {net.W[-1].shape}, m={m} "
+            f"example{'s' if m != 1 else ''}); {what} must be {want}"
+        )
+    y2 = y.reshape(m, nr)
+    check_finite(y2, what)
+    return y2

@@ -1,0 +1,39 @@
+"""The deep network's exceptions: every one is a `testbed.errors.TestbedError`, hence a ValueError.
+
+Messages name the layer k (the notes' superscript [k], k = 1..r) and the shapes involved, so that a
+failing call says which W[k], b[k], x or y is wrong and what it should have been.
+"""
+
+from __future__ import annotations
+
+from testbed.errors import NonFiniteError, ShapeError, TestbedError
+
+
+class NetworkError(TestbedError):
+    """Base class of every error raised by `testbed.nn` on bad input or a diverging run."""
+
+
+class NetworkShapeError(NetworkError, ShapeError):
+    """Shapes that do not chain: W[k] columns != n[k-1], b[k] != (n[k],), x or y of the wrong size."""
+
+
+class NetworkNonFiniteError(NetworkError, NonFiniteError):
+    """An inf or NaN in a parameter, an input x, a target y or a direction V."""
+
+
+class UnknownNameError(NetworkError):
+    """An activation or initialiser name that is not in the registry (the message lists the known)."""
+
+
+class TrainingDivergedError(NetworkNonFiniteError):
+    """A training run whose loss or parameters became non-finite.
+
+    Attributes:
+        step: the SGD step (0-based) at which it was detected, None for a lone `sgd_step`.
+        layer: the layer k = 1..r that overflowed first.
+    """
+
+    def __init__(self, message: str, step: int | None, layer: int):
+        super().__init__(message)
+        self.step = step
+        self.layer = layer

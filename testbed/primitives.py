@@ -1,0 +1,243 @@
+"""The one table of primitives: implementation and derivative rules of every operation.
+
+Every primitive is a scalar function applied elementwise. Each row of `TABLE` gives
+  py   the implementation on Python floats (the `math` module: fast for long sequential chains),
+  np   the implementation on numpy arrays (for batches and for whole levels of a circuit at once),
+  vjp  the reverse-mode rule  (g, ans, *args) -> one cotangent contribution per argument,
+       g * d ans / d arg_i, or None where that contribution is identically zero,
+  jvp  the forward-mode rule  (ans, *args, *tangents) -> tangent of ans.
+The rules use only +, -, *, /, unary minus and the generic functions of this module, so they run
+unchanged on floats, on arrays and on tracers: applied to tracers they write the derivative as a
+circuit, which is why grad-of-grad and jvp-of-grad need no extra code (as in HIPS autograd and JAX).
+Rules for exp, sigmoid, tanh and div use the answer `ans` they already computed (JAX's defjvp2).
+
+`step` (the Heaviside function, step(x) = 1 if x > 0 else 0) is not among the notes' primitives: it
+is relu's derivative, needed so that relu' is itself a circuit. relu'(0) = 0, as `jax.nn.relu`.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import CircuitError, DomainError
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One row of the table. `code` is the primitive's opcode inside a circuit."""
+
+    name: str
+    code: int
+    arity: int
+    py: Callable
+    np: Callable
+    vjp: Callable | None
+    jvp: Callable | None
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}/{self.arity}>"
+
+
+# --- generic functions: tracer -> new node, float -> math, anything else -> numpy ----------------
+
+
+def _apply(prim: Primitive, *args: object) -> object:
+    for a in args:
+        trace = getattr(a, "_trace", None)
+        if trace is not None:
+            return trace.emit(prim, args)
+    if all(type(a) is float or type(a) is int for a in args):
+        return prim.py(*map(float, args))
+    return prim.np(*(np.asarray(a, dtype=np.float64) for a in args))
+
+
+def sin(x: object) -> object:
+    """sin(x), elementwise; on tracers, a `sin` node."""
+    return _apply(SIN, x)
+
+
+def cos(x: object) -> object:
+    """cos(x), elementwise; on tracers, a `cos` node."""
+    return _apply(COS, x)
+
+
+def exp(x: object) -> object:
+    """exp(x), elementwise; on tracers, an `exp` node."""
+    return _apply(EXP, x)
+
+
+def log(x: object) -> object:
+    """log(x) for x > 0, elementwise; on tracers, a `log` node."""
+    return _apply(LOG, x)
+
+
+def relu(x: object) -> object:
+    """relu(x) = max(x, 0), elementwise; relu'(0) = 0 as in `jax.nn.relu`."""
+    return _apply(RELU, x)
+
+
+def sigmoid(x: object) -> object:
+    """sigmoid(x) = 1 / (1 + exp(-x)), computed without overflow for any finite x."""
+    return _apply(SIGMOID, x)
+
+
+def tanh(x: object) -> object:
+    """tanh(x), elementwise; on tracers, a `tanh` node."""
+    return _apply(TANH, x)
+
+
+def step(x: object) -> object:
+    """Heaviside step, 1 if x > 0 else 0: relu's derivative (its own derivative is 0)."""
+    return _apply(STEP, x)
+
+
+# --- implementations on floats ---------------------------------------------------------------------
+
+
+def _py_div(x: float, y: float) -> float:
+    if y == 0.0:
+        raise DomainError(f"division by zero: {x!r} / 0.0")
+    return x / y
+
+
+def _py_log(x: float) -> float:
+    if not x > 0.0:
+        raise DomainError(f"log of a non-positive number: log({x!r})")
+    return math.log(x)
+
+
+def _py_exp(x: float) -> float:
+    if x > 709.78:  # math.exp raises OverflowError past log(max float); say so in our words
+        raise DomainError(f"exp overflows float64: exp({x!r}) > 1.8e308")
+    return math.exp(x)
+
+
+def _py_sigmoid(x: float) -> float:
+    # exp of a non-positive number only: no overflow for any finite x.
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+# --- implementations on arrays ---------------------------------------------------------------------
+
+
+def _np_div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if not np.all(y != 0.0):
+        raise DomainError(f"division by zero: {_first(x, y == 0.0)} / 0.0")
+    return x / y
+
+
+def _np_log(x: np.ndarray) -> np.ndarray:
+    bad = ~(x > 0.0)
+    if bad.any():
+        raise DomainError(f"log of a non-positive number: log({_first(x, bad)})")
+    return np.log(x)
+
+
+def _np_exp(x: np.ndarray) -> np.ndarray:
+    bad = x > 709.78
+    if bad.any():
+        raise DomainError(f"exp overflows float64: exp({_first(x, bad)}) > 1.8e308")
+    return np.exp(x)
+
+
+def _np_sigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _first(x: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.broadcast_to(x, mask.shape)[mask].flat[0])
+
+
+def _np_relu(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0.0, x, 0.0)
+
+
+def _np_step(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0.0, 1.0, 0.0)
+
+
+# --- the table -------------------------------------------------------------------------------------
+# Opcodes 0 and 1 are the non-operations of a circuit: its inputs and its constants.
+INPUT, CONST = 0, 1
+_rows: list[Primitive] = []
+
+
+def _def(name: str, arity: int, py: Callable, np_: Callable, vjp: Callable | None,
+         jvp: Callable | None) -> Primitive:
+    p = Primitive(name, len(_rows) + 2, arity, py, np_, vjp, jvp)
+    _rows.append(p)
+    return p
+
+
+ADD = _def("add", 2, operator.add, np.add,
+           lambda g, ans, x, y: (g, g),
+           lambda ans, x, y, tx, ty: tx + ty)
+SUB = _def("sub", 2, operator.sub, np.subtract,
+           lambda g, ans, x, y: (g, -g),
+           lambda ans, x, y, tx, ty: tx - ty)
+MUL = _def("mul", 2, operator.mul, np.multiply,
+           lambda g, ans, x, y: (g * y, g * x),
+           lambda ans, x, y, tx, ty: tx * y + x * ty)
+# d(x/y) = (dx - ans dy) / y; sharing q = g/y keeps Baur-Strassen's 3 mul/div per division.
+DIV = _def("div", 2, _py_div, _np_div,
+           lambda g, ans, x, y: _div_vjp(g / y, ans),
+           lambda ans, x, y, tx, ty: (tx - ans * ty) / y)
+NEG = _def("neg", 1, operator.neg, np.negative,
+           lambda g, ans, x: (-g,),
+           lambda ans, x, tx: -tx)
+SIN = _def("sin", 1, math.sin, np.sin,
+           lambda g, ans, x: (g * cos(x),),
+           lambda ans, x, tx: cos(x) * tx)
+COS = _def("cos", 1, math.cos, np.cos,
+           lambda g, ans, x: (-(g * sin(x)),),
+           lambda ans, x, tx: -(sin(x) * tx))
+EXP = _def("exp", 1, _py_exp, _np_exp,
+           lambda g, ans, x: (g * ans,),
+           lambda ans, x, tx: ans * tx)
+LOG = _def("log", 1, _py_log, _np_log,
+           lambda g, ans, x: (g / x,),
+           lambda ans, x, tx: tx / x)
+RELU = _def("relu", 1, lambda x: x if x > 0.0 else 0.0, _np_relu,
+            lambda g, ans, x: (g * step(x),),
+            lambda ans, x, tx: step(x) * tx)
+SIGMOID = _def("sigmoid", 1, _py_sigmoid, _np_sigmoid,
+               lambda g, ans, x: (g * (ans * (1.0 - ans)),),
+               lambda ans, x, tx: ans * (1.0 - ans) * tx)
+TANH = _def("tanh", 1, math.tanh, np.tanh,
+            lambda g, ans, x: (g * (1.0 - ans * ans),),
+            lambda ans, x, tx: (1.0 - ans * ans) * tx)
+STEP = _def("step", 1, lambda x: 1.0 if x > 0.0 else 0.0, _np_step,
+            lambda g, ans, x: (None,),
+            None)  # None: the tangent of a step is identically zero
+
+
+def _div_vjp(q: object, ans: object) -> tuple:
+    return q, -(q * ans)
+
+
+TABLE: dict[str, Primitive] = {p.name: p for p in _rows}
+BY_CODE: list[Primitive | None] = [None, None, *_rows]
+NAMES: list[str] = ["input", "const", *(p.name for p in _rows)]
+OPS: tuple[str, ...] = tuple(TABLE)
+#: The primitives of the lecture notes (plus neg and tanh); `step` is internal to derivatives.
+NOTES_OPS: tuple[str, ...] = ("add", "sub", "mul", "div", "cos", "sin", "exp", "log", "relu",
+                              "sigmoid")
+
+
+def lookup(name: str, where: str = "") -> Primitive:
+    """The table row for `name`, or a CircuitError naming the unknown primitive and where it was."""
+    try:
+        return TABLE[name]
+    except (KeyError, TypeError):
+        raise CircuitError(
+            f"unknown primitive {name!r}{' at ' + where if where else ''}; "
+            f"known: {', '.join(OPS)}") from None

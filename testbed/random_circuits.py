@@ -1,0 +1,184 @@
+"""Random circuits with safe domains by construction (shared by the Hypothesis strategy and the
+seeded generator used by benchmarks and studies).
+
+Every slot carries an interval [lo, hi] that contains its value for every input in the box
+[-BOX, BOX]^l. Before a primitive is applied, arguments that would leave its safe domain are
+mapped into it by extra nodes (so no example is ever rejected):
+  log(u)      needs lo >= DELTA         else u := exp(sin(u))          in [1/e, e]
+  x / y       needs |y| >= DELTA        else y := exp(cos(y))          in [1/e, e]
+  exp(u)      needs hi <= EXP_MAX       else u := sin(u)
+  x op y      result within [-M, M]     else large arguments := tanh(arg)
+so values stay in [-M, M], denominators away from 0 and exp far from overflow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import primitives as P
+from .circuit import Circuit
+
+BOX = 2.0
+DELTA = 0.1
+EXP_MAX = 5.0
+M = 1e3
+DEFAULT_OPS: tuple[str, ...] = ("add", "sub", "mul", "div", "neg", "sin", "cos", "exp", "log",
+                                "relu", "sigmoid", "tanh")
+
+
+def _sig(t: float) -> float:
+    return P._py_sigmoid(t)
+
+
+def _interval(name: str, a: tuple, b: tuple | None) -> tuple[float, float]:
+    lo, hi = a
+    if name == "add":
+        return lo + b[0], hi + b[1]
+    if name == "sub":
+        return lo - b[1], hi - b[0]
+    if name in ("mul", "div"):
+        q = (b[0], b[1]) if name == "mul" else (1.0 / b[1], 1.0 / b[0])
+        ps = [lo * q[0], lo * q[1], hi * q[0], hi * q[1]]
+        return min(ps), max(ps)
+    if name == "neg":
+        return -hi, lo * -1.0
+    if name in ("sin", "cos"):
+        return -1.0, 1.0
+    if name == "exp":
+        return math.exp(lo), math.exp(hi)
+    if name == "log":
+        return math.log(lo), math.log(hi)
+    if name == "relu":
+        return max(lo, 0.0), max(hi, 0.0)
+    if name == "sigmoid":
+        return _sig(lo), _sig(hi)
+    if name == "tanh":
+        return math.tanh(lo), math.tanh(hi)
+    if name == "step":
+        return (0.0 if lo <= 0 else 1.0), (1.0 if hi > 0 else 0.0)
+    raise KeyError(name)
+
+
+class Builder:
+    """Append-only slot table with an interval per slot; `apply` repairs domains as above."""
+
+    def __init__(self, l: int):
+        self.l = l
+        self.op = [P.INPUT] * l
+        self.a0 = [-1] * l
+        self.a1 = [-1] * l
+        self.consts = [0.0] * l
+        self.iv = [(-BOX, BOX)] * l
+        self.uses = [0] * l
+        self.n_ops = 0
+
+    def const(self, value: float) -> int:
+        self.op.append(P.CONST)
+        self.a0.append(-1)
+        self.a1.append(-1)
+        self.consts.append(float(value))
+        self.iv.append((float(value), float(value)))
+        self.uses.append(0)
+        return len(self.op) - 1
+
+    def _emit(self, name: str, j: int, k: int = -1) -> int:
+        prim = P.TABLE[name]
+        self.op.append(prim.code)
+        self.a0.append(j)
+        self.a1.append(k)
+        self.consts.append(0.0)
+        self.iv.append(_interval(name, self.iv[j], self.iv[k] if k >= 0 else None))
+        self.uses.append(0)
+        self.n_ops += 1
+        self.uses[j] += 1
+        if k >= 0:
+            self.uses[k] += 1
+        return len(self.op) - 1
+
+    def _squash(self, j: int, bound: float) -> int:
+        lo, hi = self.iv[j]
+        return self._emit("tanh", j) if max(-lo, hi) > bound else j
+
+    def apply(self, name: str, j: int, k: int = -1) -> int:
+        """Emit name(v_j[, v_k]) after mapping the arguments into the safe domain."""
+        if name == "log" and self.iv[j][0] < DELTA:
+            j = self._emit("exp", self._emit("sin", j))
+        elif name == "exp" and self.iv[j][1] > EXP_MAX:
+            j = self._emit("sin", j)
+        elif name == "div":
+            if -DELTA < self.iv[k][0] and self.iv[k][1] < DELTA or \
+                    self.iv[k][0] <= 0.0 <= self.iv[k][1]:
+                k = self._emit("exp", self._emit("cos", k))
+            j = self._squash(j, M * DELTA)
+        elif name in ("add", "sub"):
+            j, k = self._squash(j, M / 2), self._squash(k, M / 2)
+        elif name == "mul":
+            j, k = self._squash(j, math.sqrt(M)), self._squash(k, math.sqrt(M))
+        return self._emit(name, j, k)
+
+    def sum_sinks(self, last: int) -> int:
+        """Fold every unused operation into the output by a balanced tree of adds (depth + log2 of
+        the number of sinks), so that every node is live."""
+        level = [i for i in range(self.l, len(self.op))
+                 if self.uses[i] == 0 and self.op[i] > P.CONST and i != last] + [last]
+        while len(level) > 1:
+            nxt = [self.apply("add", level[m], level[m + 1]) for m in range(0, len(level) - 1, 2)]
+            level = nxt + ([level[-1]] if len(level) % 2 else [])
+        return level[0]
+
+    def circuit(self, outputs: Sequence[int]) -> Circuit:
+        return Circuit(self.l, np.array(self.op, dtype=np.int8), np.array(self.a0),
+                       np.array(self.a1), np.array(self.consts), list(outputs))
+
+
+def random_circuit(rng: np.random.Generator, N: int, l: int, family: str = "wide",
+                   window: int = 4, ops: Sequence[str] = DEFAULT_OPS, n_outputs: int = 1,
+                   p_const: float = 0.02, live: bool = True) -> Circuit:
+    """A seeded random circuit with about N operations over l inputs.
+
+    family "wide": each operand drawn uniformly from all earlier slots (depth ~ log N);
+    family "deep": first operand the previous slot, the second drawn from the last `window` slots,
+                   so the depth is about N (a long chain with short skips).
+    With live=True the unused nodes are summed into the (first) output, so every node matters.
+    The inputs are meant to lie in [-2, 2]^l (the intervals assume it).
+    """
+    if family not in ("wide", "deep"):
+        from .errors import TestbedError
+
+        raise TestbedError(f"family must be 'wide' or 'deep', got {family!r}")
+    for name in ops:
+        P.lookup(name, where="random_circuit ops")
+    b = Builder(l)
+    names = list(ops)
+    arity = [P.TABLE[n].arity for n in names]
+    # draw all random numbers up front: the per-node Python work is then only the bookkeeping
+    target = max(1, int(N))
+    picks = rng.integers(0, len(names), size=target)
+    u = rng.random((target, 2))
+    cflag = rng.random((target, 2)) < p_const
+    cval = rng.uniform(-BOX, BOX, size=(target, 2))
+    t = 0
+    while b.n_ops < target:
+        i = len(b.op)
+        name = names[picks[t % target]]
+        args = []
+        for s in range(arity[picks[t % target]]):
+            if family == "deep" and s == 0:
+                args.append(i - 1)
+                continue
+            if cflag[t % target, s]:
+                args.append(b.const(round(float(cval[t % target, s]), 3)))
+                continue
+            lo = 0 if family == "wide" else max(0, i - window)
+            args.append(lo + int(u[t % target, s] * (i - lo)))
+        b.apply(name, *args)
+        t += 1
+    last = len(b.op) - 1
+    outs = [b.sum_sinks(last) if live else last]
+    ops_idx = [i for i in range(l, len(b.op)) if b.op[i] > P.CONST]
+    for m in range(1, n_outputs):
+        outs.append(ops_idx[-1 - (m * 7919) % len(ops_idx)])
+    return b.circuit(outs)

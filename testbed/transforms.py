@@ -1,0 +1,214 @@
+"""The transforms, named as in JAX: grad, value_and_grad, jvp, vjp, hvp, hessian, fd_grad.
+
+Notation: f: R^l -> R^k is the circuit, J(x) its k x l Jacobian, N its size.
+  grad(c)             the gradient circuit (reverse mode written with the circuit's own ops)
+  value_and_grad(c,x) (f(x), grad f(x)): one forward and one reverse sweep, O(N + l)
+  jvp(c, x, v)        (f(x), J(x) v): one forward sweep carrying tangents, O(N + l)
+  vjp(c, x, u)        (f(x), u^T J(x)): one forward and one reverse sweep, O(N + l)
+  hvp(c, x, v)        (grad^2 f)(x) v = J_grad(x) v: forward mode through grad(c) (Pearlmutter's
+                      R-operator, forward-over-reverse), O(N + l)
+  hessian(c, x)       the l x l Hessian from l HVPs, O(N l)
+  fd_grad(c, x)       finite differences: l + 1 (forward) or 2 l (central) evaluations, O(N l)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import evaluate as E
+from . import primitives as P
+from .circuit import Circuit, Tracer, trace
+from .errors import NonFiniteError, ShapeError, TestbedError
+
+
+def _scalar(c: Circuit, what: str) -> None:
+    if not isinstance(c, Circuit):
+        raise TestbedError(f"{what} needs a testbed Circuit, got {type(c).__name__}")
+    if c.n_outputs != 1:
+        raise ShapeError(f"{what} needs a scalar circuit (one output); this one has "
+                         f"{c.n_outputs}: use vjp or jvp")
+
+
+def _forward_sym(c: Circuit, xs: list) -> list:
+    """Re-emit every slot of c into the trace that owns the tracers xs."""
+    b = xs[0]._trace
+    p = E.seq_plan(c)
+    v = list(xs)
+    for prim, j, k, value in zip(p.prims[c.l:], p.a0[c.l:], p.a1[c.l:], p.consts[c.l:],
+                                 strict=True):
+        if prim is None:
+            v.append(Tracer(b, b.const(value)))
+        else:
+            v.append(b.emit(prim, (v[j], v[k]) if k >= 0 else (v[j],)))
+    return v
+
+
+def grad(c: Circuit) -> Circuit:
+    """The gradient circuit: l outputs, d f / d x_i, computing f along the way.
+
+    Built by running the reverse sweep on tracers, so it is made of the same primitives and can be
+    differentiated again. Its size is at most 5 N + 1: each live node adds its rule (at most 3 ops)
+    and at most arity - 1 accumulating additions beyond the first contribution to each slot.
+    """
+    _scalar(c, "grad")
+    if "grad" not in c._cache:
+        def backprop(xs: list) -> list:
+            b = xs[0]._trace
+            v = _forward_sym(c, xs)
+            adj = E.reverse_seq(c, v, [Tracer(b, b.const(1.0))])
+            return [a if a is not None else Tracer(b, b.const(0.0)) for a in adj[:c.l]]
+
+        c._cache["grad"] = trace(backprop, c.l)
+    return c._cache["grad"]
+
+
+def jvp_circuit(c: Circuit) -> Circuit:
+    """The tangent circuit of c: 2 l inputs (x, v), 2 k outputs (f(x), J(x) v)."""
+    if "jvp" not in c._cache:
+        def tangent(zs: list) -> list:
+            b = zs[0]._trace
+            v = _forward_sym(c, zs[:c.l])
+            t = E.tangent_seq(c, v, zs[c.l:], Tracer(b, b.const(0.0)))
+            return [v[o] for o in c.outputs] + [t[o] for o in c.outputs]
+
+        c._cache["jvp"] = trace(tangent, 2 * c.l)
+    return c._cache["jvp"]
+
+
+def hvp_circuit(c: Circuit) -> Circuit:
+    """jvp_circuit(grad(c)): inputs (x, v), outputs (grad f(x), H(x) v)."""
+    return jvp_circuit(grad(c))
+
+
+def _nonfinite_adjoint(c: Circuit, adj: np.ndarray) -> None:
+    bad = ~np.isfinite(adj.reshape(len(adj), -1)).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[-1])  # the reverse sweep meets the last slot first
+        raise NonFiniteError(f"the reverse sweep overflowed: the cotangent of "
+                             f"{c._name(i)} = {P.NAMES[c.op[i]]} is not finite")
+
+
+def _dense(vals: list, zero: object) -> np.ndarray:
+    return np.array([zero if a is None else a for a in vals], dtype=np.float64)
+
+
+def _seq_values(c: Circuit, X: np.ndarray) -> list:
+    v = E._forward_seq(c, X if X.ndim == 1 else list(X))
+    E._check_finite(c, np.array(v, dtype=np.float64))
+    return v
+
+
+def vjp(c: Circuit, x: object, u: object) -> tuple:
+    """(f(x), u^T J(x)) for u of shape (k,) (or (B, k) with a batch of x)."""
+    X, batched = E.as_points(c, x)
+    U = np.asarray(u, dtype=np.float64)
+    want = (X.shape[1], c.n_outputs) if batched else (c.n_outputs,)
+    if U.shape != want and not (c.n_outputs == 1 and U.shape == want[:-1]):
+        raise ShapeError(f"u has shape {U.shape}; expected {want} (one cotangent per output"
+                         f"{' per point' if batched else ''})")
+    if not np.isfinite(U).all():
+        raise NonFiniteError("u must be finite")
+    U = U.reshape(*want).T  # (k,) or (k, B)
+    plan = E.vec_plan(c)
+    if plan is not None:
+        vals = E._forward(c, X)
+        adj = E.reverse_vec(c, vals, U)
+    else:
+        v = _seq_values(c, X)
+        adj = _dense(E.reverse_seq(c, v, list(U) if batched else U.tolist()),
+                     np.zeros(X.shape[1:]))
+        vals = np.array(v, dtype=np.float64)
+    _nonfinite_adjoint(c, adj)
+    g = adj[:c.l]
+    return E.outputs_of(c, vals, batched), (g.T.copy() if batched else g.copy())
+
+
+def value_and_grad(c: Circuit, x: object) -> tuple:
+    """(f(x), grad f(x)): one forward sweep, then one reverse sweep seeded with d f / d f = 1."""
+    _scalar(c, "value_and_grad")
+    X, batched = E.as_points(c, x)
+    return vjp(c, x, np.ones(X.shape[1]) if batched else np.ones(1))
+
+
+def jvp(c: Circuit, x: object, v: object) -> tuple:
+    """(f(x), J(x) v): one forward sweep carrying the tangent of every slot."""
+    X, batched = E.as_points(c, x)
+    V, _ = E.as_points(c, v, name="v")
+    if V.shape != X.shape:
+        raise ShapeError(f"v has shape {np.shape(v)}, x has shape {np.shape(x)}: they must match")
+    plan = E.vec_plan(c)
+    if plan is not None:
+        vals = E._forward(c, X)
+        t = E.tangent_vec(c, vals, V)
+    else:
+        vv = _seq_values(c, X)
+        rows = X.ndim == 2
+        zero = np.zeros(X.shape[1]) if rows else 0.0
+        t = np.array(E.tangent_seq(c, vv, list(V) if rows else V.tolist(), zero), dtype=np.float64)
+        vals = np.array(vv, dtype=np.float64)
+    _nonfinite_tangent(c, t)
+    return E.outputs_of(c, vals, batched), E.outputs_of(c, t, batched)
+
+
+def _nonfinite_tangent(c: Circuit, t: np.ndarray) -> None:
+    bad = ~np.isfinite(t.reshape(len(t), -1)).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise NonFiniteError(f"the tangent sweep overflowed at {c._name(i)} = {P.NAMES[c.op[i]]}")
+
+
+def hvp(c: Circuit, x: object, v: object) -> np.ndarray:
+    """(grad^2 f)(x) v by forward mode through the gradient circuit: O(N + l), never l-fold."""
+    _scalar(c, "hvp")
+    return jvp(grad(c), x, v)[1]
+
+
+def hessian(c: Circuit, x: object) -> np.ndarray:
+    """The l x l Hessian, column i = hvp(c, x, e_i): l HVPs in one batched sweep, O(N l)."""
+    _scalar(c, "hessian")
+    X, batched = E.as_points(c, x)
+    if batched:
+        raise ShapeError(f"hessian takes one point of shape ({c.l},), got {np.shape(x)}")
+    H = jvp(grad(c), np.tile(X, (c.l, 1)), np.eye(c.l))[1]  # row i is H e_i
+    return H.T.copy()
+
+
+_EPS = np.finfo(np.float64).eps
+_FD_CHUNK = 1 << 24  # slot values per batched evaluation (128 MB of float64)
+
+
+def fd_grad(c: Circuit, x: object, h: float | None = None, scheme: str = "forward") -> np.ndarray:
+    """Finite-difference gradient with exactly l + 1 (forward) or 2 l (central) evaluations.
+
+    forward: (f(x + h_i e_i) - f(x)) / h_i, error ~ eps/h + h |f''|, default h_i = sqrt(eps) max(1, |x_i|)
+    central: (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i), error ~ eps/h + h^2 |f'''|,
+             default h_i = eps^(1/3) max(1, |x_i|)
+    The step actually taken, (x_i + h_i) - x_i, is used so that x + h e_i is exactly representable.
+    """
+    _scalar(c, "fd_grad")
+    X, batched = E.as_points(c, x)
+    if batched:
+        raise ShapeError(f"fd_grad takes one point of shape ({c.l},), got {np.shape(x)}")
+    if scheme not in ("forward", "central"):
+        raise TestbedError(f"scheme must be 'forward' or 'central', got {scheme!r}")
+    if h is None:
+        hs = (np.sqrt(_EPS) if scheme == "forward" else np.cbrt(_EPS)) * np.maximum(1.0, np.abs(X))
+    else:
+        if not (isinstance(h, (int, float, np.floating)) and np.isfinite(h) and h > 0):
+            raise TestbedError(f"the finite-difference step h must be a finite number > 0, got {h!r}")
+        hs = np.full(c.l, float(h))
+    up = (X + hs) - X
+    if np.any(up == 0):
+        raise TestbedError(f"step h={h!r} is below the spacing of float64 at x: x + h == x")
+    eye = np.eye(c.l)
+    if scheme == "forward":
+        pts = np.vstack([X[None, :], X + eye * up])
+    else:
+        down = X - (X - hs)
+        pts = np.vstack([X + eye * up, X - eye * down])
+    chunk = max(1, _FD_CHUNK // c.n_slots)
+    f = np.concatenate([np.atleast_1d(E.evaluate(c, pts[s:s + chunk]))
+                        for s in range(0, len(pts), chunk)])
+    if scheme == "forward":
+        return (f[1:] - f[0]) / up
+    return (f[:c.l] - f[c.l:]) / (up + down)

@@ -1,0 +1,146 @@
+"""SGD: the update rule, symmetry under constant initialisation, learning, divergence, history."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import testbed.nn as nn
+from testbed.nn.strategies import architectures, make_problem
+
+
+def _regression(seed=0, m=64):
+    """y = sin(x1) + x2^2 / 2 on x uniform in [-2, 2]^2."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, size=(m, 2))
+    return x, np.sin(x[:, 0]) + 0.5 * x[:, 1] ** 2
+
+
+def test_sgd_step_is_theta_minus_lr_grad():
+    p = make_problem([3, 5, 2], "tanh", 4, seed=0)
+    new = nn.sgd_step(p.net, p.x, p.y, lr=0.3)
+    _, g = nn.value_and_grad(p.net, p.x, p.y)
+    for k in range(p.net.depth):
+        np.testing.assert_array_equal(new.W[k], p.net.W[k] - 0.3 * g.dW[k])
+        np.testing.assert_array_equal(new.b[k], p.net.b[k] - 0.3 * g.db[k])
+    assert new is not p.net and new.W[0] is not p.net.W[0]
+    one = nn.sgd_step(p.net, p.x[0], p.y[0], lr=0.3)  # the notes' one-example step
+    _, g1 = nn.value_and_grad(p.net, p.x[0], p.y[0])
+    np.testing.assert_array_equal(one.W[0], p.net.W[0] - 0.3 * g1.dW[0])
+
+
+@given(architectures(max_depth=4, max_width=8), st.sampled_from(sorted(nn.ACTIVATIONS)),
+       st.sampled_from(["zeros", "constant"]), st.integers(1, 8), st.integers(1, 6),
+       st.sampled_from([None, 1, 2]), st.integers(0, 2**32 - 1))
+def test_constant_init_keeps_hidden_units_identical(sizes, activation, init, m, steps, batch,
+                                                    seed):
+    """Zeros or a constant give every hidden unit of a layer the same incoming weights, bit for
+    bit, after any number of SGD steps: the units compute the same z, receive the same dJ/dz,
+    and get the same update (the notes: "every neuron will learn in the same way")."""
+    rng = np.random.default_rng(seed)
+    kw = {"c": 0.3} if init == "constant" else {}
+    net = nn.init_network(sizes, activation, init, rng, **kw)
+    x, y = rng.normal(size=(m, sizes[0])), rng.normal(size=(m, sizes[-1]))
+    batch = None if batch is None or batch > m else batch
+    out = nn.train(net, x, y, lr=0.1, steps=steps, batch_size=batch, rng=rng).net
+    for k in range(1, out.depth):  # hidden layers only: output units see different targets
+        W, b, W_next = out.W[k - 1], out.b[k - 1], out.W[k]
+        assert (W == W[0]).all(), f"layer {k}: incoming weights differ between units"
+        assert (b == b[0]).all(), f"layer {k}: biases differ between units"
+        assert (W_next == W_next[:, :1]).all(), f"layer {k}: outgoing weights differ"
+
+
+def test_xavier_init_breaks_the_symmetry():
+    x, y = _regression()
+    net = nn.init_network([2, 8, 8, 1], "tanh", "xavier_normal", np.random.default_rng(3))
+    out = nn.train(net, x, y, lr=0.1, steps=5).net
+    for k in (1, 2):
+        assert len(np.unique(out.W[k - 1], axis=0)) == out.sizes[k]  # all rows distinct
+    # and the symmetric start does learn less: it is a one-unit network in disguise
+    const = nn.init_network([2, 8, 8, 1], "tanh", "constant", np.random.default_rng(3), c=0.1)
+    J_sym = nn.train(const, x, y, lr=0.1, steps=300).history.loss.iloc[-1]
+    J_xav = nn.train(net, x, y, lr=0.1, steps=300).history.loss.iloc[-1]
+    assert J_xav < 0.5 * J_sym
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_full_batch_gradient_descent_learns_a_regression(activation):
+    """1000 full-batch steps bring J below 5% of its start (measured: about 0.4%)."""
+    x, y = _regression()
+    net = nn.init_network([2, 16, 16, 1], activation, "xavier_normal", np.random.default_rng(1))
+    res = nn.train(net, x, y, lr=0.1, steps=1000)
+    J0 = res.history.loss.iloc[0]
+    assert J0 == nn.loss(net, x, y)
+    assert nn.loss(res.net, x, y) < 0.05 * J0
+    assert (res.history.loss.diff().dropna() <= 1e-12).mean() > 0.95  # nearly monotone
+
+
+def test_one_example_sgd_learns_a_regression():
+    """The notes' SGD, one example per step: 2000 steps bring J below 10% (measured: about 2%)."""
+    x, y = _regression()
+    net = nn.init_network([2, 16, 16, 1], "tanh", "xavier_normal", np.random.default_rng(1))
+    res = nn.train(net, x, y, lr=0.02, steps=2000, batch_size=1, rng=np.random.default_rng(2))
+    assert nn.loss(res.net, x, y) < 0.10 * nn.loss(net, x, y)
+    # and the run is a function of the seeds alone
+    again = nn.train(net, x, y, lr=0.02, steps=2000, batch_size=1, rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(again.net.W[0], res.net.W[0])
+
+
+def test_history_layers_and_snapshots():
+    x, y = _regression(m=16)
+    net = nn.init_network([2, 4, 3, 1], "relu", "he_normal", np.random.default_rng(0))
+    res = nn.train(net, x, y, lr=0.05, steps=7, record_layers=True, snapshot_every=3)
+    h = res.history
+    assert isinstance(h, pd.DataFrame) and list(h.step) == list(range(7))
+    assert {"loss", "W_norm_1", "dW_norm_3", "db_norm_2", "dz_norm_1", "a_rms_2"} <= set(h)
+    _, g = nn.value_and_grad(net, x, y)
+    assert h.dW_norm_2.iloc[0] == np.linalg.norm(g.dW[1])
+    assert h.dz_norm_1.iloc[0] == np.linalg.norm(g.dz[1])
+    assert sorted(res.snapshots) == [0, 3, 6, 7] and res.snapshots[0] is net
+    assert res.snapshots[7] is res.net
+    np.testing.assert_array_equal(
+        nn.train(net, x, y, lr=0.05, steps=3).net.W[0], res.snapshots[3].W[0])
+    long = res.layer_stats()
+    assert list(long.columns[:2]) == ["step", "k"] and len(long) == 7 * 3
+    empty = nn.train(net, x, y, lr=0.05, steps=0)
+    assert len(empty.history) == 0 and empty.net is net
+
+
+def test_overflowing_layer_is_named_with_its_step():
+    """A huge W[2] overflows z[2] at the first step: step 0, layer 2."""
+    x, y = _regression(m=8)
+    net = nn.init_network([2, 4, 4, 1], "relu", "he_normal", np.random.default_rng(0))
+    W = [w.copy() for w in net.W]
+    W[1] = np.full_like(W[1], 1e300)
+    net = nn.Network(W, net.b, "relu")
+    x = np.abs(x) + 1.0  # every relu of layer 1 active, so z[2] really overflows
+    W[0] = np.abs(W[0])
+    net = nn.Network(W, net.b, "relu")
+    with pytest.raises(nn.TrainingDivergedError, match=r"step 0.*layer k=2") as info:
+        nn.train(net, x, y, lr=0.1, steps=3)
+    assert info.value.step == 0 and info.value.layer == 2
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("activation", ["identity", "relu", "tanh"])
+def test_too_large_a_learning_rate_diverges_with_step_and_layer(activation):
+    x, y = _regression()
+    net = nn.init_network([2, 8, 8, 1], activation, "xavier_normal", np.random.default_rng(0))
+    with pytest.raises(nn.TrainingDivergedError) as info:
+        nn.train(net, x, y, lr=5.0, steps=5000)
+    err = info.value
+    assert f"step {err.step}" in str(err) and f"layer k={err.layer}" in str(err)
+    assert 0 < err.step < 5000 and 1 <= err.layer <= 3
+    # replaying up to that step reproduces a finite network whose next step breaks in that layer
+    before = nn.train(net, x, y, lr=5.0, steps=err.step).net
+    with np.errstate(all="ignore"):
+        cache = nn.forward(before, x)
+        J = 0.5 * np.mean((y - cache.tau[:, 0]) ** 2)
+    if np.isfinite(J):  # detected in the update: the step's gradient overflows W[layer]
+        with pytest.raises(nn.TrainingDivergedError, match=f"layer k={err.layer}"):
+            nn.sgd_step(before, x, y, lr=5.0)
+    else:  # detected in the forward pass: z[layer] is the first non-finite z
+        first = next(k for k in range(1, before.depth + 1)
+                     if not np.isfinite(cache.z[k]).all() or not np.isfinite(cache.a[k]).all())
+        assert first == err.layer
