@@ -1,4 +1,4 @@
-"""testbed's studies: each measures claims of the lecture notes into tables, a plot and a claims table.
+"""testbed's studies: each measures claims of the lecture notes into tables, a plot and claims.
 
     python -m studies NAME [--quick] [--seed S] [--workers K] [--scheduler ADDRESS] [--out DIR]
     python -m studies all [...]          # every registered study, in registry order

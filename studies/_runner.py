@@ -2,7 +2,7 @@
 
     with make_executor(workers=2) as ex:                      # ProcessPoolExecutor (spawn)
         result = run_study(STUDY, quick=True, seed=0, executor=ex)
-    with make_executor(scheduler="tcp://host:8786") as ex:    # dask.distributed Client.get_executor()
+    with make_executor(scheduler="tcp://host:8786") as ex:    # Client(...).get_executor()
         ...
 
 Both are `concurrent.futures.Executor`s and receive the same picklable cell function; results are
@@ -92,7 +92,8 @@ def _connect(address: str, timeout: float):  # -> distributed.Client
     except ImportError as exc:
         raise RunError("--scheduler needs dask.distributed: pip install 'testbed[dask]'") from exc
     # distributed logs every failed connection attempt; the CLI reports one line instead
-    quiet = [logging.getLogger(n) for n in ("distributed", "distributed.client", "distributed.comm")]
+    quiet = [logging.getLogger(n)
+             for n in ("distributed", "distributed.client", "distributed.comm")]
     levels = [lg.level for lg in quiet]
     for lg in quiet:
         lg.setLevel(logging.CRITICAL)

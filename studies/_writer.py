@@ -125,14 +125,15 @@ def study_markdown(result: StudyResult) -> str:
     if result.summary is not None:
         parts += ["## Summary", "", markdown_table(result.summary), ""]
     full = len(result.table) <= MD_FULL_TABLE_MAX_ROWS
-    parts += [f"## Table ({name}.csv{'' if full else f', first {MD_HEAD_ROWS} of {len(result.table)} rows'})",
+    head = "" if full else f", first {MD_HEAD_ROWS} of {len(result.table)} rows"
+    parts += [f"## Table ({name}.csv{head})",
               "", markdown_table(result.table, None if full else MD_HEAD_ROWS), "",
               f"![{name}]({name}.png)", ""]
     return "\n".join(parts)
 
 
 def write_study(result: StudyResult, out_dir: Path) -> list[Path]:
-    """Write the five files of a study atomically (see the module docstring); returns their paths."""
+    """Write a study's files atomically (see the module docstring); returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")

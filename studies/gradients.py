@@ -256,7 +256,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 
 # --- plot -----------------------------------------------------------------------------------------
 def plot(table: pd.DataFrame, fig) -> None:
-    """Heat-maps of log10 |dz[L]|/|dz[1]| per activation; measured vs predicted growth; criticality."""
+    """Heat-maps of log10 |dz[L]|/|dz[1]|; measured vs predicted growth; criticality curves."""
     fig.set_size_inches(18, 10)
     axes = fig.subplots(2, 3)
     f = fits(table)

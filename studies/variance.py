@@ -126,7 +126,8 @@ def _deep_cell(p: dict, seed: int) -> pd.DataFrame:
     r = len(sizes) - 1
     kw = dict(p["init_kwargs"])
     w_kw = {k: v for k, v in kw.items() if k != "bias_std"}
-    var_w = [init_variance(p["initialiser"], sizes[k - 1], sizes[k], **w_kw) for k in range(1, r + 1)]
+    var_w = [init_variance(p["initialiser"], sizes[k - 1], sizes[k], **w_kw)
+             for k in range(1, r + 1)]
     out = {q: [] for q in ("replicate", "k", "var_z", "var_a", "var_dz", "var_dW")}
     for rep in p["replicates"]:
         rng = generator(seed, "variance", p["config"], rep)
@@ -223,11 +224,12 @@ def _aggregate_one_layer(raw: pd.DataFrame) -> pd.DataFrame:
         v = t["var_o"].to_numpy()
         S = len(v)
         mean, sd = v.mean(), v.std(ddof=1)
+        se = sd / np.sqrt(S)
         rows.append({"config": config, "arch": "one-layer", "activation": "identity",
                      "init": "xavier_normal", "sigma_w2": np.nan, "sigma_b2": 0.0, "k": 1,
                      "n_in": n, "n_out": m, "var_w": var_w, "B": B, "seeds": S,
-                     "z_mean": mean, "z_se_rel": sd / np.sqrt(S) / mean,
-                     "z_ci_lo": mean - Z95 * sd / np.sqrt(S), "z_ci_hi": mean + Z95 * sd / np.sqrt(S),
+                     "z_mean": mean, "z_se_rel": se / mean,
+                     "z_ci_lo": mean - Z95 * se, "z_ci_hi": mean + Z95 * se,
                      "z_spread": sd / mean, "z_notes": n * var_w * 1.0,
                      "spread_formula": mf.one_layer_spread(n, m, B)})
     return pd.DataFrame(rows)
@@ -272,7 +274,8 @@ def _factor_claim(table: pd.DataFrame, config: str, lo: float, hi: float, text: 
     t = _cfg(table, config)
     f = fitted_factor(t["k"].to_numpy(float), t["z_mean"].to_numpy()) if len(t) else np.nan
     se_ok = bool(len(t)) and t["z_se_rel"].max() < SE_TARGET
-    measured = f"fitted factor {fmt(f, 4)} over k=1..{len(t)} ({_seed_note(t) if len(t) else 'no data'})"
+    note = _seed_note(t) if len(t) else "no data"
+    measured = f"fitted factor {fmt(f, 4)} over k=1..{len(t)} ({note})"
     return claim(f"{text} [{config}]", WHERE, measured, f"in [{lo:g}, {hi:g}] ({theory}); SE < 3%",
                  within(f, lo, hi) and se_ok)
 
@@ -290,7 +293,8 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
             f"one layer: E Var(o) = n Var(w) Var(x) within its sampling spread "
             f"(n={int(row['n_in'])}, m={int(row['n_out'])}, B={int(row['B'])}, {S} seeds)",
             WHERE,
-            f"mean Var(o)/(n Var(w) Var(x)) = {fmt(ratio, 5)}; spread over seeds {fmt(row['z_spread'])} "
+            f"mean Var(o)/(n Var(w) Var(x)) = {fmt(ratio, 5)}; "
+            f"spread over seeds {fmt(row['z_spread'])} "
             f"= {fmt(spread_ratio)} x formula",
             f"ratio 1 +- {fmt(3 * s / np.sqrt(S))} (3 SE); spread = sqrt(2/(nm) + 2(n+m+1)/(nmB)) "
             f"= {fmt(s)} within x(1 +- {fmt(tol, 2)})",
@@ -304,7 +308,8 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
         rows.append(claim(
             f"xavier + identity keeps the mean Var(z[k]) within a factor 1.25 over {len(t)} "
             f"layers [{config}]", WHERE,
-            f"Var(z[k]) in [{fmt(v.min() if len(v) else np.nan)}, {fmt(v.max() if len(v) else np.nan)}], "
+            f"Var(z[k]) in [{fmt(v.min() if len(v) else np.nan)}, "
+            f"{fmt(v.max() if len(v) else np.nan)}], "
             f"worst factor {fmt(worst, 4)} ({_seed_note(t) if len(t) else 'no data'})",
             "every layer within [0.8, 1.25] x Var(x) = 1; SE < 3%",
             within(worst, 1.0, 1.25) and bool(len(t)) and t["z_se_rel"].max() < SE_TARGET))
@@ -330,7 +335,8 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
         k_worst = int(t["k"].iloc[int(np.argmax(err.to_numpy()))]) if len(t) else -1
         rows.append(claim(
             f"mean-field q^k predicts the mean Var(z[k]) of tanh networks at every layer "
-            f"(sigma_w^2={sw2:g}, sigma_b^2={sb2:g}, width {int(t['n_in'].max()) if len(t) else 0})",
+            f"(sigma_w^2={sw2:g}, sigma_b^2={sb2:g}, "
+            f"width {int(t['n_in'].max()) if len(t) else 0})",
             "Poole et al. 2016 (ANCHORS: mean-field recursion)",
             f"worst |measured/q^k - 1| = {100 * worst:.1f}% at k={k_worst} "
             f"({_seed_note(t) if len(t) else 'no data'})",

@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 
 from . import primitives as P
-from .circuit import Circuit, _Builder, Tracer
+from .circuit import Circuit, Tracer, _Builder
 
 MODES = ("forward", "grad", "vjp", "jvp", "hvp", "hessian", "fd_forward", "fd_central")
 

@@ -86,3 +86,62 @@ def _scan_interpreter(c: Circuit, jax: object, table: dict) -> Callable:
         return out[0] if c.n_outputs == 1 else out
 
     return f
+
+
+# --- one compiled interpreter for many circuits ------------------------------------------------
+# Property tests compare thousands of small circuits with JAX. Tracing and compiling each circuit
+# would cost ~0.1-1 s apiece; instead the circuit becomes *data* (a padded program) for one jitted
+# interpreter, compiled once per padded shape. It applies the same jnp primitives, in the same order.
+
+
+def padded_program(c: Circuit, n_slots: int, l: int, k: int) -> dict:
+    """c as arrays for `interpret`, padded to n_slots slots, l inputs and k outputs.
+
+    The circuit's inputs stay at slots 0..c.l-1, its other slots move up by l - c.l; padding
+    nodes write `add x0 x0` into the scratch slot n_slots - 1, padding outputs read it.
+    """
+    import numpy as np
+
+    shift = l - c.l
+    if c.n_slots + shift + 1 > n_slots or c.l > l or c.n_outputs > k:
+        raise TestbedError(f"circuit (slots {c.n_slots}, l {c.l}, outputs {c.n_outputs}) does not "
+                           f"fit the padding (slots {n_slots}, l {l}, outputs {k})")
+    names = list(P.TABLE)
+    move = np.concatenate([np.arange(c.l), np.arange(c.l, c.n_slots) + shift])
+    scratch = n_slots - 1
+    ops = np.flatnonzero(c.op > P.CONST)
+    n_ops = n_slots - l - 1  # at most this many operation nodes fit
+
+    def pad(a: np.ndarray, fill: int, n: int) -> np.ndarray:
+        return np.concatenate([a, np.full(n - len(a), fill)]).astype(np.int32)
+
+    consts = np.flatnonzero(c.op == P.CONST)
+    return {
+        "target": pad(move[ops], scratch, n_ops),
+        "which": pad(np.array([names.index(P.NAMES[o]) for o in c.op[ops]], dtype=int),
+                     names.index("add"), n_ops),
+        "a0": pad(move[c.a0[ops]], 0, n_ops),
+        "a1": pad(move[np.where(c.a1[ops] >= 0, c.a1[ops], 0)], 0, n_ops),
+        "const_slot": pad(move[consts], scratch, n_slots),
+        "const_val": np.concatenate([c.consts[consts], np.zeros(n_slots - len(consts))]),
+        "outputs": pad(move[c.outputs], scratch, k),
+    }
+
+
+def interpret(x: object, prog: dict) -> object:
+    """Evaluate a padded program at x (shape (l,)) with jnp: returns the (k,) padded outputs."""
+    jax = _jax()
+    jnp, lax = jax.numpy, jax.lax
+    table = _jnp_table(jax)
+    branches = [(lambda fn: (lambda a, b: fn(a, b)))(table[n]) if P.TABLE[n].arity == 2
+                else (lambda fn: (lambda a, b: fn(a)))(table[n]) for n in P.TABLE]
+    n = prog["target"].shape[0] + x.shape[0] + 1
+    buf = jnp.zeros(n, dtype=jnp.float64).at[:x.shape[0]].set(x)
+    buf = buf.at[prog["const_slot"]].set(prog["const_val"])
+
+    def body(buf: object, node: tuple) -> tuple:
+        i, w, j, k = node
+        return buf.at[i].set(lax.switch(w, branches, buf[j], buf[k])), None
+
+    buf, _ = lax.scan(body, buf, (prog["target"], prog["which"], prog["a0"], prog["a1"]))
+    return buf[prog["outputs"]]

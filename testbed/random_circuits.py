@@ -8,6 +8,8 @@ mapped into it by extra nodes (so no example is ever rejected):
   x / y       needs |y| >= DELTA        else y := exp(cos(y))          in [1/e, e]
   exp(u)      needs hi <= EXP_MAX       else u := sin(u)
   x op y      result within [-M, M]     else large arguments := tanh(arg)
+Circuits of + - * / only are repaired with those operations alone (y := y*y + 1, u := u/(u*u + 1)),
+so that they stay in the class Baur and Strassen's theorem is about.
 so values stay in [-M, M], denominators away from 0 and exp far from overflow.
 """
 
@@ -25,6 +27,7 @@ BOX = 2.0
 DELTA = 0.1
 EXP_MAX = 5.0
 M = 1e3
+RATIONAL_OPS = frozenset({"add", "sub", "mul", "div", "neg"})
 DEFAULT_OPS: tuple[str, ...] = ("add", "sub", "mul", "div", "neg", "sin", "cos", "exp", "log",
                                 "relu", "sigmoid", "tanh")
 
@@ -65,8 +68,9 @@ def _interval(name: str, a: tuple, b: tuple | None) -> tuple[float, float]:
 class Builder:
     """Append-only slot table with an interval per slot; `apply` repairs domains as above."""
 
-    def __init__(self, l: int):
+    def __init__(self, l: int, rational: bool = False):
         self.l = l
+        self.rational = rational  # repair with + - * / only (for circuits of the four operations)
         self.op = [P.INPUT] * l
         self.a0 = [-1] * l
         self.a1 = [-1] * l
@@ -90,7 +94,11 @@ class Builder:
         self.a0.append(j)
         self.a1.append(k)
         self.consts.append(0.0)
-        self.iv.append(_interval(name, self.iv[j], self.iv[k] if k >= 0 else None))
+        iv = _interval(name, self.iv[j], self.iv[k] if k >= 0 else None)
+        if name == "mul" and j == k:  # a square: interval arithmetic alone would allow negatives
+            lo, hi = self.iv[j]
+            iv = (0.0 if lo <= 0.0 <= hi else min(lo * lo, hi * hi), max(lo * lo, hi * hi))
+        self.iv.append(iv)
         self.uses.append(0)
         self.n_ops += 1
         self.uses[j] += 1
@@ -100,18 +108,34 @@ class Builder:
 
     def _squash(self, j: int, bound: float) -> int:
         lo, hi = self.iv[j]
-        return self._emit("tanh", j) if max(-lo, hi) > bound else j
+        if max(-lo, hi) <= bound:
+            return j
+        if self.rational:  # j / (j^2 + 1) lies in [-1/2, 1/2]
+            den = self._emit("add", self._emit("mul", j, j), self.const(1.0))
+            self.op_iv_override(self._emit("div", j, den), (-0.5, 0.5))
+            return len(self.op) - 1
+        return self._emit("tanh", j)
+
+    def _positive(self, j: int, via: str) -> int:
+        """A slot in [1/e, e] (or [1, 1 + M] with rational repairs) computed from slot j."""
+        if self.rational:  # squash first so that j^2 + 1 stays below M
+            j = self._squash(j, 1.0)
+            return self._emit("add", self._emit("mul", j, j), self.const(1.0))
+        return self._emit("exp", self._emit(via, j))
+
+    def op_iv_override(self, i: int, iv: tuple) -> None:
+        self.iv[i] = iv
 
     def apply(self, name: str, j: int, k: int = -1) -> int:
         """Emit name(v_j[, v_k]) after mapping the arguments into the safe domain."""
         if name == "log" and self.iv[j][0] < DELTA:
-            j = self._emit("exp", self._emit("sin", j))
+            j = self._positive(j, "sin")
         elif name == "exp" and self.iv[j][1] > EXP_MAX:
             j = self._emit("sin", j)
         elif name == "div":
             if -DELTA < self.iv[k][0] and self.iv[k][1] < DELTA or \
                     self.iv[k][0] <= 0.0 <= self.iv[k][1]:
-                k = self._emit("exp", self._emit("cos", k))
+                k = self._positive(k, "cos")
             j = self._squash(j, M * DELTA)
         elif name in ("add", "sub"):
             j, k = self._squash(j, M / 2), self._squash(k, M / 2)
@@ -151,7 +175,7 @@ def random_circuit(rng: np.random.Generator, N: int, l: int, family: str = "wide
         raise TestbedError(f"family must be 'wide' or 'deep', got {family!r}")
     for name in ops:
         P.lookup(name, where="random_circuit ops")
-    b = Builder(l)
+    b = Builder(l, rational=set(ops) <= RATIONAL_OPS)
     names = list(ops)
     arity = [P.TABLE[n].arity for n in names]
     # draw all random numbers up front: the per-node Python work is then only the bookkeeping

@@ -160,7 +160,9 @@ def _nonfinite_tangent(c: Circuit, t: np.ndarray) -> None:
 def hvp(c: Circuit, x: object, v: object) -> np.ndarray:
     """(grad^2 f)(x) v by forward mode through the gradient circuit: O(N + l), never l-fold."""
     _scalar(c, "hvp")
-    return jvp(grad(c), x, v)[1]
+    X, batched = E.as_points(c, x)
+    Hv = np.asarray(jvp(grad(c), x, v)[1], dtype=np.float64)
+    return Hv.reshape(X.shape[1], c.l) if batched else Hv.reshape(c.l)
 
 
 def hessian(c: Circuit, x: object) -> np.ndarray:
@@ -169,8 +171,8 @@ def hessian(c: Circuit, x: object) -> np.ndarray:
     X, batched = E.as_points(c, x)
     if batched:
         raise ShapeError(f"hessian takes one point of shape ({c.l},), got {np.shape(x)}")
-    H = jvp(grad(c), np.tile(X, (c.l, 1)), np.eye(c.l))[1]  # row i is H e_i
-    return H.T.copy()
+    H = np.asarray(jvp(grad(c), np.tile(X, (c.l, 1)), np.eye(c.l))[1])  # row i is H e_i
+    return H.reshape(c.l, c.l).T.copy()
 
 
 _EPS = np.finfo(np.float64).eps

@@ -1,7 +1,8 @@
 """Shared test set-up: float64 JAX and the Hypothesis profiles.
 
 Profiles (chosen by the environment variable HYPOTHESIS_PROFILE):
-  ci        200 examples per property, derandomized, no deadline, the blob printed on failure (what `make test` uses)
+  ci        200 examples per property, derandomized, no deadline, blob printed on failure
+            (what `make test` and CI use)
   dev       random, fewer examples, for quick local iteration
   thorough  random, 2000+ examples per property, with the example database on
 """

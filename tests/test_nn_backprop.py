@@ -88,3 +88,19 @@ def test_backward_exposes_the_per_layer_deltas(p):
     assert no_dx.dx is None and no_dx.da[0] is None
     for k in range(r):
         np.testing.assert_array_equal(no_dx.dW[k], g.dW[k])
+
+
+@given(problems(max_depth=3, max_width=8, single=False))
+def test_out_buffers_are_overwritten_with_the_same_gradient(p):
+    _, fresh = nn.value_and_grad(p.net, p.x, p.y)
+    buffers = nn.Grads(dW=[np.full_like(w, np.nan) for w in p.net.W],
+                       db=[np.full_like(v, np.nan) for v in p.net.b], dx=None, dz=[], da=[])
+    _, g = nn.value_and_grad(p.net, p.x, p.y, out=buffers)
+    for k in range(p.net.depth):
+        assert g.dW[k] is buffers.dW[k] and g.db[k] is buffers.db[k]
+        np.testing.assert_array_equal(g.dW[k], fresh.dW[k])
+        np.testing.assert_array_equal(g.db[k], fresh.db[k])
+    bad = nn.Grads(dW=[w.T.copy() for w in p.net.W], db=buffers.db, dx=None, dz=[], da=[])
+    if any(w.shape != w.T.shape for w in p.net.W):
+        with pytest.raises(nn.NetworkShapeError, match="out.dW"):
+            nn.backward(p.net, nn.forward(p.net, p.x), p.y, out=bad)

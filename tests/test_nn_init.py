@@ -54,7 +54,8 @@ def test_stated_formulas():
     n_in, n_out = 200, 50
     assert init.variance("xavier_normal", n_in, n_out) == 2 / 250
     assert init.variance("xavier_uniform", n_in, n_out) == 2 / 250
-    assert init.variance("he_normal", n_in, n_out) == init.variance("he_uniform", n_in, n_out) == 0.01
+    assert init.variance("he_normal", n_in, n_out) == 0.01
+    assert init.variance("he_uniform", n_in, n_out) == 0.01
     assert init.variance("lecun", n_in, n_out) == 1 / 200
     assert init.variance("standard", n_in, n_out) == 1 / 600  # n_in Var(w) = 1/3 (Glorot)
     assert init.variance("normal", n_in, n_out, std=0.3) == pytest.approx(0.09)

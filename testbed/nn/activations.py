@@ -27,7 +27,7 @@ class Activation:
     """One activation: sigma, its first two derivatives, and whether sigma'' can be nonzero.
 
     `curved` is False for the piecewise-linear ones (relu, identity), whose sigma'' is 0 wherever it
-    exists: the R-pass then skips the sigma''(z) * R{z} * dJ/da term instead of multiplying by zeros.
+    exists: the R-pass then skips the sigma''(z) * R{z} * dJ/da term rather than multiply by 0.
     """
 
     name: str
@@ -40,7 +40,7 @@ class Activation:
         return f"Activation({self.name!r})"
 
 
-# --- relu ------------------------------------------------------------------------------------------
+# --- relu -----------------------------------------------------------------------------------------
 def _relu(z: Array) -> Array:
     return np.maximum(z, 0.0)
 
@@ -54,7 +54,7 @@ def _zeros(z: Array) -> Array:
     return np.zeros_like(z, dtype=np.float64)
 
 
-# --- sigmoid ---------------------------------------------------------------------------------------
+# --- sigmoid --------------------------------------------------------------------------------------
 # Everything is written with e = exp(-|z|) <= 1, so nothing overflows for any z, and the derivatives
 # avoid the cancellation in 1 - sigma when sigma is close to 1.
 def _sigmoid(z: Array) -> Array:
@@ -71,14 +71,14 @@ def _sigmoid_d(z: Array) -> Array:
 
 
 def _sigmoid_d2(z: Array) -> Array:
-    # sigma'(z) (1 - 2 sigma(z)) = -sign(z) e (1 - e) / (1 + e)^3; expm1 keeps 1 - e exact near z = 0
+    # sigma'(z) (1 - 2 sigma(z)) = -sign(z) e (1 - e) / (1 + e)^3; expm1 keeps 1 - e exact at z ~ 0
     az = np.abs(z)
     e = np.exp(-az)
     inv = 1.0 / (1.0 + e)
     return -np.sign(z) * e * (-np.expm1(-az)) * inv * inv * inv
 
 
-# --- tanh ------------------------------------------------------------------------------------------
+# --- tanh -----------------------------------------------------------------------------------------
 def _tanh_d(z: Array) -> Array:
     # 1 - tanh^2 z = sech^2 z = 4 e / (1 + e)^2 with e = exp(-2|z|): no cancellation, no overflow.
     # |z| is capped at 400 (e underflows to 0 from 373 on anyway) so that 2|z| cannot overflow.
@@ -91,7 +91,7 @@ def _tanh_d2(z: Array) -> Array:
     return -2.0 * np.tanh(z) * _tanh_d(z)
 
 
-# --- identity --------------------------------------------------------------------------------------
+# --- identity -------------------------------------------------------------------------------------
 def _identity(z: Array) -> Array:
     return z
 

@@ -63,7 +63,7 @@ class Grads:
         dx: dJ/dx shaped like x (None when not asked for).
         dz: dz[k] = dJ/dz[k] of shape (m, n[k]) for k = 1..r, dz[0] = None. Row i is the gradient of
             J (the batch mean) w.r.t. example i's z[k], so it carries the 1/m.
-        da: da[k] = dJ/da[k] of shape (m, n[k]) for k = 0..r-1 (da[0] = dJ/dx as (m, n[0]), or None),
+        da: da[k] = dJ/da[k] of shape (m, n[k]) for k = 0..r-1 (da[0] = dJ/dx as (m, n[0]) or None),
             and da[r] = dJ/dtau (the same array as dz[r]).
     """
 
@@ -120,7 +120,8 @@ def loss(net: Network, x: Array, y: Array) -> float:
     return _loss(_forward(net, x2).tau, y2)
 
 
-def _backward(net: Network, cache: Cache, y2: Array, need_dx: bool) -> Grads:
+def _backward(net: Network, cache: Cache, y2: Array, need_dx: bool,
+              out: Grads | None = None) -> Grads:
     """Backprop on validated data: Lemma 3, then Lemma 1 and Lemma 2 alternately, k = r..1."""
     act = get_activation(net.activation)
     r = len(net.W)
@@ -131,8 +132,9 @@ def _backward(net: Network, cache: Cache, y2: Array, need_dx: bool) -> Grads:
     dz[r] = da[r] = lemma3(y2, cache.tau)
     for k in range(r, 0, -1):
         # dJ/da[0] = dJ/dx costs a matmul and is only computed when asked for
+        buffers = None if out is None else (out.dW[k - 1], out.db[k - 1])
         dW[k - 1], db[k - 1], da[k - 1] = lemma1(dz[k], cache.a[k - 1], net.W[k - 1],
-                                                 need_da_prev=k > 1 or need_dx, k=k)
+                                                 need_da_prev=k > 1 or need_dx, k=k, out=buffers)
         if k > 1:
             dz[k - 1] = lemma2(da[k - 1], cache.z[k - 1], act)
     dx = da[0]
@@ -152,7 +154,22 @@ def _check_cache(net: Network, cache: Cache) -> None:
         )
 
 
-def backward(net: Network, cache: Cache, y: Array, need_dx: bool = True) -> Grads:
+def _check_out(net: Network, out: Grads | None) -> None:
+    if out is None:
+        return
+    for k in range(1, net.depth + 1):
+        for name, arr, like in ((f"dW[{k}]", out.dW[k - 1], net.W[k - 1]),
+                                (f"db[{k}]", out.db[k - 1], net.b[k - 1])):
+            if not (isinstance(arr, np.ndarray) and arr.shape == like.shape
+                    and arr.dtype == np.float64 and arr.flags.c_contiguous):
+                raise NetworkShapeError(
+                    f"layer k={k}: out.{name} must be a C-contiguous float64 array of shape "
+                    f"{like.shape}, got {getattr(arr, 'shape', type(arr))}"
+                )
+
+
+def backward(net: Network, cache: Cache, y: Array, need_dx: bool = True,
+             out: Grads | None = None) -> Grads:
     """Backprop: dJ/dW[k], dJ/db[k] for k = 1..r and dJ/dx, from `forward(net, x)`'s cache.
 
         dJ/dz[r] = -(y - tau) / m                                         (Lemma 3)
@@ -164,16 +181,21 @@ def backward(net: Network, cache: Cache, y: Array, need_dx: bool = True) -> Grad
     Args:
         y: the targets, (n[r],) or (m, n[r]) as for `loss`.
         need_dx: compute dJ/dx = dJ/da[0] (one extra matmul).
+        out: a Grads from an earlier call whose dW and db arrays are overwritten with the new
+            gradient (no allocation of parameter-sized arrays); None allocates fresh ones.
     """
     _check_cache(net, cache)
+    _check_out(net, out)
     y2 = as_target(net, y, cache.m, cache.single)
-    return _backward(net, cache, y2, need_dx)
+    return _backward(net, cache, y2, need_dx, out)
 
 
-def value_and_grad(net: Network, x: Array, y: Array, need_dx: bool = True) -> tuple[float, Grads]:
-    """(J, Grads): one forward and one backward pass."""
+def value_and_grad(net: Network, x: Array, y: Array, need_dx: bool = True,
+                   out: Grads | None = None) -> tuple[float, Grads]:
+    """(J, Grads): one forward and one backward pass (`out` as for `backward`)."""
     x2, single = as_input(net, x)
     y2 = as_target(net, y, x2.shape[0], single)
+    _check_out(net, out)
     cache = _forward(net, x2)
     cache.single = single
-    return _loss(cache.tau, y2), _backward(net, cache, y2, need_dx)
+    return _loss(cache.tau, y2), _backward(net, cache, y2, need_dx, out)

@@ -14,7 +14,7 @@ class NetworkError(TestbedError):
 
 
 class NetworkShapeError(NetworkError, ShapeError):
-    """Shapes that do not chain: W[k] columns != n[k-1], b[k] != (n[k],), x or y of the wrong size."""
+    """Shapes that do not chain: W[k] columns != n[k-1], b[k] != (n[k],), x or y of a wrong size."""
 
 
 class NetworkNonFiniteError(NetworkError, NonFiniteError):
@@ -22,7 +22,7 @@ class NetworkNonFiniteError(NetworkError, NonFiniteError):
 
 
 class UnknownNameError(NetworkError):
-    """An activation or initialiser name that is not in the registry (the message lists the known)."""
+    """An activation or initialiser name not in the registry (the message lists the known ones)."""
 
 
 class TrainingDivergedError(NetworkNonFiniteError):

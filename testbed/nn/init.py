@@ -9,7 +9,7 @@ Why the variance matters (lecture notes, "Xavier initialization"): for o_i = sum
 independent zero-mean terms, Var(o) = n_in Var(w) Var(x). The normal ones are plain (untruncated)
 Gaussians; the uniform ones U[-a, a] have Var = a^2 / 3.
 
-Note the layout: the notes' W[k] is (n_out, n_in), whereas JAX's initialisers assume (fan_in, fan_out).
+Note the layout: the notes' W[k] is (n_out, n_in); JAX's initialisers assume (fan_in, fan_out).
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def get_initialiser(name: str) -> Callable[..., Array]:
 
 
 def check_kwargs(name: str, **kw: float) -> None:
-    """Raise NetworkError if `kw` is not exactly what initialiser `name` takes (e.g. normal's std)."""
+    """NetworkError unless `kw` is exactly what initialiser `name` takes (e.g. normal's std)."""
     fn = get_initialiser(name)
     try:
         inspect.signature(fn).bind(1, 1, None, **kw)

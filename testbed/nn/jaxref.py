@@ -160,7 +160,8 @@ class PaddedReference:
                                            self.hidden, self.act_index)
         return (float(J), *self._unpad(gW, gb), self._unpad_x(gx))
 
-    def hvp(self, VW: list, Vb: list, vx: np.ndarray | None = None) -> tuple[list, list, np.ndarray]:
+    def hvp(self, VW: list, Vb: list,
+            vx: np.ndarray | None = None) -> tuple[list, list, np.ndarray]:
         """H (V, vx) for J(W, b, x): (W-blocks, b-blocks, x-block)."""
         VWp, Vbp = self._pad_params(VW, Vb, identity_tail=False)
         vx2 = np.zeros(self.x.shape) if vx is None else self._pad_rows(np.atleast_2d(vx))

@@ -17,7 +17,8 @@ Array = np.ndarray
 
 
 def lemma1(dJ_dz: Array, a_prev: Array, W: Array, need_da_prev: bool = True,
-           k: int | None = None) -> tuple[Array, Array, Array | None]:
+           k: int | None = None,
+           out: tuple[Array, Array] | None = None) -> tuple[Array, Array, Array | None]:
     """Lemma 1 (linear combination z = W a + b): the gradients w.r.t. W, b and a from dJ/dz.
 
         dJ/dW = dJ/dz a^T        (n[k], n[k-1]); for a batch, sum_i dJ/dz_i a_i^T = dJ_dz^T a_prev
@@ -31,6 +32,8 @@ def lemma1(dJ_dz: Array, a_prev: Array, W: Array, need_da_prev: bool = True,
         need_da_prev: False skips dJ/da (one matmul), as backprop does at k = 1 unless dJ/dx
             is wanted.
         k: the layer, only for error messages.
+        out: arrays shaped like (W, b) to write dJ/dW and dJ/db into (batch form only), instead
+            of allocating them: for wide layers a fresh (n[k], n[k-1]) array costs page faults.
     Returns:
         (dJ/dW, dJ/db, dJ/da[k-1] or None).
     """
@@ -44,8 +47,12 @@ def lemma1(dJ_dz: Array, a_prev: Array, W: Array, need_da_prev: bool = True,
     if dJ_dz.ndim == 1:
         return np.outer(dJ_dz, a_prev), dJ_dz.copy(), (dJ_dz @ W if need_da_prev else None)
     # dJ_dz.T is a transposed view: BLAS reads it in place, no copy is made
-    dJ_dW = dJ_dz.T @ a_prev
-    dJ_db = dJ_dz.sum(axis=0)
+    if out is None:
+        dJ_dW = dJ_dz.T @ a_prev
+        dJ_db = dJ_dz.sum(axis=0)
+    else:
+        dJ_dW = np.matmul(dJ_dz.T, a_prev, out=out[0])
+        dJ_db = np.sum(dJ_dz, axis=0, out=out[1])
     dJ_da_prev = dJ_dz @ W if need_da_prev else None
     return dJ_dW, dJ_db, dJ_da_prev
 

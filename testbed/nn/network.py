@@ -25,7 +25,8 @@ def _nonfinite_summary(arr: Array) -> str:
     """'3 non-finite entries, first nan at (0, 2)' for the error messages."""
     bad = ~np.isfinite(arr)
     first = tuple(int(i) for i in np.argwhere(bad)[0])
-    return f"{int(bad.sum())} non-finite entr{'y' if bad.sum() == 1 else 'ies'}, first {arr[first]} at {first}"
+    n = int(bad.sum())
+    return f"{n} non-finite entr{'y' if n == 1 else 'ies'}, first {arr[first]} at {first}"
 
 
 def _as_float_array(value: object, what: str) -> Array:
@@ -122,7 +123,8 @@ class Network:
 
     def __repr__(self) -> str:
         layers = ", ".join(
-            f"W[{k}]{Wk.shape} rms={np.sqrt(np.mean(Wk * Wk)):.3g} |b[{k}]|={np.linalg.norm(bk):.3g}"
+            f"W[{k}]{Wk.shape} rms={np.sqrt(np.mean(Wk * Wk)):.3g} "
+            f"|b[{k}]|={np.linalg.norm(bk):.3g}"
             for k, (Wk, bk) in enumerate(zip(self.W, self.b, strict=True), start=1)
         )
         return (f"Network(activation={self.activation!r}, sizes={list(self.sizes)}, "

@@ -18,11 +18,12 @@ R-backward, k = r..1 (delta = dJ/dz, as in backprop):
 H is never formed and nothing is differenced: the result is exact up to rounding.
 
 Cost, counted in matmuls of the size of one layer (they dominate for wide layers): per layer the
-passes above take 8 (z, two for R{z}, dJ/da[k-1], two for R{dJ/dW}, two for R{dJ/da[k-1]}); the first
-layer only 3, because R{a[0]} = 0 drops a term of R{z[1]} and of R{dJ/dW[1]} and no dJ/da[0] is needed.
-One gradient takes 3 per layer (2 in the first). So for r equal layers
+passes above take 8 (z, two for R{z}, dJ/da[k-1], two for R{dJ/dW}, two for R{dJ/da[k-1]}); the
+first layer only 3, because R{a[0]} = 0 drops a term of R{z[1]} and of R{dJ/dW[1]}, and no dJ/da[0]
+is needed. One gradient takes 3 per layer (2 in the first). So for r equal layers
 
-    HVP / gradient = (8r - 5) / (3r - 1) <= 8/3 ≈ 2.7   (≤ 3, also with the gradient itself: 9r - 6),
+    HVP / gradient = (8r - 5) / (3r - 1) <= 8/3 ≈ 2.7
+    (HVP and gradient together: (9r - 5) / (3r - 1) <= 3),
 
 plus elementwise work of the same order as the gradient's. In Griewank & Walther's terms that is
 about 8 forward passes, inside their 7-10 for forward-over-reverse.

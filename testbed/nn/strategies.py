@@ -67,9 +67,10 @@ def make_problem(sizes: list[int], activation: str, m: int | None, seed: int,
 
 @st.composite
 def architectures(draw: st.DrawFn, max_depth: int = 6, max_width: int = 16,
-                  max_outputs: int = 3) -> list[int]:
-    """sizes (n[0], ..., n[r]) with r in 1..max_depth, n[k] in 1..max_width, n[r] in 1..max_outputs."""
-    r = draw(st.integers(1, max_depth))
+                  max_outputs: int = 3, min_depth: int = 1) -> list[int]:
+    """sizes (n[0], ..., n[r]): r in min_depth..max_depth, n[k] in 1..max_width, n[r] in
+    1..max_outputs."""
+    r = draw(st.integers(min_depth, max_depth))
     widths = draw(st.lists(st.integers(1, max_width), min_size=r, max_size=r))
     return widths + [draw(st.integers(1, max_outputs))]
 

@@ -55,11 +55,19 @@ def _first_overflow(net: Network, cache: Cache) -> tuple[int, str]:
 
 
 def _update(net: Network, grads: Grads, lr: float, step: int | None) -> Network:
-    """theta - lr * grad, checked: a non-finite new parameter names its layer."""
+    """theta - lr * grad, checked: a non-finite new parameter names its layer.
+
+    The new parameters are written over the gradient arrays (which the caller owns and no longer
+    needs): W + (-lr dW) has the same bits as W - lr dW, and no parameter-sized temporary is made.
+    """
     W, b = [], []
     for k in range(1, net.depth + 1):
-        Wk = net.W[k - 1] - lr * grads.dW[k - 1]
-        bk = net.b[k - 1] - lr * grads.db[k - 1]
+        Wk = grads.dW[k - 1]
+        Wk *= -lr
+        Wk += net.W[k - 1]
+        bk = grads.db[k - 1]
+        bk *= -lr
+        bk += net.b[k - 1]
         if not (_all_finite(Wk) and _all_finite(bk)):
             at = f"step {step}" if step is not None else "an SGD step"
             raise TrainingDivergedError(
@@ -113,7 +121,7 @@ class TrainResult:
     snapshots: dict[int, Network] = field(default_factory=dict)
 
     def layer_stats(self) -> pd.DataFrame:
-        """The per-layer columns of `history` in long form: columns step, k, and one per statistic."""
+        """The per-layer columns of `history` in long form: columns step, k, one per statistic."""
         stats = ("W_norm", "dW_norm", "db_norm", "dz_norm", "a_rms")
         if "W_norm_1" not in self.history:
             raise NetworkError("no per-layer statistics: train with record_layers=True")
@@ -176,10 +184,14 @@ def train(net: Network, x: Array, y: Array, lr: float, steps: int, batch_size: i
                                "rng=np.random.default_rng(seed)")
     if snapshot_every is not None and (not isinstance(snapshot_every, int | np.integer)
                                        or snapshot_every < 1):
-        raise NetworkError(f"snapshot_every must be None or an integer >= 1, got {snapshot_every!r}")
+        raise NetworkError(
+            f"snapshot_every must be None or an integer >= 1, got {snapshot_every!r}")
 
     rows: list[dict[str, float]] = []
     snapshots: dict[int, Network] = {}
+    # Parameter arrays of a network this loop made and no longer needs become the next gradient's
+    # buffers: wide layers then cost no fresh allocation (and no page faults) per step.
+    spare: Grads | None = None
     order: Array = np.arange(m)
     pos = m  # forces a fresh permutation at the first mini-batch
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported as an error below
@@ -201,12 +213,15 @@ def train(net: Network, x: Array, y: Array, lr: float, steps: int, batch_size: i
                 raise TrainingDivergedError(
                     f"training diverged at step {t} (lr={lr}): the loss is {J}; layer k={k} "
                     f"overflowed first: {what}", step=t, layer=k)
-            grads = _backward(net, cache, yb, need_dx=False)
+            grads = _backward(net, cache, yb, need_dx=False, out=spare)
             row = {"step": t, "loss": J, "lr": lr}
             if record_layers:
                 row.update(_layer_row(net, cache, grads))
             rows.append(row)
-            net = _update(net, grads, lr, step=t)
+            new = _update(net, grads, lr, step=t)
+            kept = t == 0 or (snapshot_every is not None and t % snapshot_every == 0)
+            spare = None if kept else Grads(dW=net.W, db=net.b, dx=None, dz=[], da=[])
+            net = new
     if snapshot_every is not None:
         snapshots[steps] = net
     columns = ["step", "loss", "lr"]
