@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/deepnet.py            # widths 32, 128, 512, 2048 and batch 1 at 512
     .venv/bin/python benchmarks/deepnet.py --quick    # widths 32 and 128 only
+    .venv/bin/python benchmarks/deepnet.py --threads 1  # OpenBLAS and XLA on one thread each
 
 The network: depth r = 4, sizes (w, w, w, w, 1), relu, He-normal weights, batch m = 64 (and m = 1 at
 w = 512); the loss J = (1/m) sum_i 1/2 (y_i - tau_i)^2. Columns, each the median wall time of
@@ -27,6 +28,16 @@ import os
 import statistics
 import sys
 import time
+
+if __name__ == "__main__" and "--threads" in sys.argv:
+    # Thread counts are read when numpy and jax load, so they are set before the imports below.
+    # One thread each keeps the comparison fair and steady on a machine shared with other jobs
+    # (a 2-thread BLAS waits for a core that someone else holds, at scheduler time slices).
+    _n = sys.argv[sys.argv.index("--threads") + 1]
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = _n
+    if _n == "1":
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                                   + " --xla_cpu_multi_thread_eigen=false").strip()
 
 import jax
 
@@ -122,6 +133,8 @@ def fmt(seconds: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="widths 32 and 128 only")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads (1 also makes XLA's matmuls single-threaded)")
     args = parser.parse_args(argv)
     configs = [(32, 64), (128, 64)] if args.quick else [(32, 64), (128, 64), (512, 64),
                                                          (2048, 64), (512, 1)]
@@ -129,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"testbed.nn vs JAX {jax.__version__}, numpy {np.__version__}, float64, depth {DEPTH}, "
           f"relu, {os.cpu_count()} cores, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f"threads {args.threads or 'default'}, load average {os.getloadavg()[0]:.2f}")
     cols = ["fwd", "grad", "hvp", "jit grad", "jit hvp", "eager"]
     head = (f"| width | batch | {' | '.join(cols)} | grad/fwd | hvp/grad | jit grad/grad "
             f"| jit hvp/hvp | eager/grad |")

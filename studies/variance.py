@@ -50,11 +50,14 @@ INITS = {  # label -> (testbed initialiser, its keyword arguments)
 MF_GRID = [(sw2, sb2) for sw2 in (1.0, 1.5, 2.0) for sb2 in (0.0, 0.05)]
 
 # Sizes. Quick mode keeps depth 30 and the code path, with narrower layers and fewer seeds.
+# Seeds per configuration: linear networks carry the per-layer claims at the largest spread (up to
+# 20% for one network at k = 30 with widths 128/512), the mean-field grid per-layer claims at up to
+# 10%; the others' claims rest on fitted factors, whose jackknife SE is far below 3% already.
 FULL = {"depth": 30, "width": 256, "alt": (128, 512), "glorot": (5, 1000), "B": 128,
-        "seeds": 48, "glorot_seeds": 16, "chunk": 16,
+        "seeds": {"identity": 64, "mf": 48, "other": 24}, "glorot_seeds": 16, "chunk": 16,
         "one_layer": [(256, 256, 1024), (1000, 1000, 8), (16, 16, 4096)], "one_layer_seeds": 200}
 QUICK = {"depth": 30, "width": 64, "alt": (32, 128), "glorot": (5, 250), "B": 32,
-         "seeds": 8, "glorot_seeds": 8, "chunk": 8,
+         "seeds": {"identity": 8, "mf": 8, "other": 8}, "glorot_seeds": 8, "chunk": 8,
          "one_layer": [(64, 64, 256), (250, 250, 8), (16, 16, 1024)], "one_layer_seeds": 60}
 
 
@@ -85,13 +88,14 @@ def grid(quick: bool) -> list[dict]:
     for arch in ("deep", "alt"):
         for act in ACTIVATIONS:
             for label, (init, kw) in INITS.items():
-                deep.append((arch, act, label, init, kw, np.nan, 0.0, cfg["seeds"]))
+                seeds = cfg["seeds"]["identity" if act == "identity" else "other"]
+                deep.append((arch, act, label, init, kw, np.nan, 0.0, seeds))
     for label, (init, kw) in INITS.items():
         deep.append(("glorot", "tanh", label, init, kw, np.nan, 0.0, cfg["glorot_seeds"]))
     for sw2, sb2 in MF_GRID:
         kw = {"sigma_w": float(np.sqrt(sw2)), "bias_std": float(np.sqrt(sb2))}
         deep.append(("deep", "tanh", f"mf sw2={sw2:g} sb2={sb2:g}", "scaled_normal", kw, sw2,
-                     sb2, cfg["seeds"]))
+                     sb2, cfg["seeds"]["mf"]))
     for arch, act, label, init, kw, sw2, sb2, seeds in deep:
         sizes = _arch_sizes(arch, cfg)
         for reps in _chunks(seeds, cfg["chunk"]):
@@ -188,6 +192,22 @@ def _theory(layers: pd.DataFrame, activation: str, sigma_b2: float, B: int,
             "k": np.arange(1, r + 1)}
 
 
+def _factor_jackknife(rows: pd.DataFrame) -> float:
+    """Relative jackknife SE, over seeds, of the fitted per-layer factor of mean Var(z[k]).
+
+    The factor's own standard error: one network drifts like a random walk from layer to layer,
+    so the per-layer SEs (large at k = 30 for relu) overstate the uncertainty of a fit over k.
+    """
+    hidden = rows[rows["k"] < rows["k"].max()]
+    v = hidden.pivot(index="replicate", columns="k", values="var_z").to_numpy()
+    S, k = v.shape[0], hidden["k"].unique().astype(float)
+    if S < 2:
+        return float("nan")
+    full = fitted_factor(np.sort(k), v.mean(axis=0))
+    loo = np.array([fitted_factor(np.sort(k), (v.sum(axis=0) - v[i]) / (S - 1)) for i in range(S)])
+    return float(np.sqrt((S - 1) / S * np.sum((loo - loo.mean()) ** 2)) / full)
+
+
 def _aggregate_deep(raw: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in TABLE_KEYS if c != "seeds"]
     g = raw.groupby(keys, sort=False, dropna=False)
@@ -204,8 +224,9 @@ def _aggregate_deep(raw: pd.DataFrame) -> pd.DataFrame:
             table[f"{q}_ci_hi"] = mean + Z95 * se
             table[f"{q}_spread"] = sd / mean
     parts = []
-    for _, t in table.groupby("config", sort=False):
+    for config, t in table.groupby("config", sort=False):
         t = t.sort_values("k").copy()
+        t["z_factor_se_rel"] = _factor_jackknife(raw[raw["config"] == config])
         top = float(t["dz_mean"].iloc[-1])
         th = _theory(t, t["activation"].iloc[0], float(t["sigma_b2"].iloc[0]),
                      int(t["B"].iloc[0]), top)
@@ -273,11 +294,13 @@ def _factor_claim(table: pd.DataFrame, config: str, lo: float, hi: float, text: 
                   theory: str) -> dict:
     t = _cfg(table, config)
     f = fitted_factor(t["k"].to_numpy(float), t["z_mean"].to_numpy()) if len(t) else np.nan
-    se_ok = bool(len(t)) and t["z_se_rel"].max() < SE_TARGET
-    note = _seed_note(t) if len(t) else "no data"
-    measured = f"fitted factor {fmt(f, 4)} over k=1..{len(t)} ({note})"
-    return claim(f"{text} [{config}]", WHERE, measured, f"in [{lo:g}, {hi:g}] ({theory}); SE < 3%",
-                 within(f, lo, hi) and se_ok)
+    se = float(t["z_factor_se_rel"].iloc[0]) if len(t) else np.nan
+    note = _seed_note(t).replace("max SE", "per-layer SE up to") if len(t) else "no data"
+    measured = (f"fitted factor {fmt(f, 4)} +- {100 * se:.2f}% (jackknife SE) over "
+                f"k=1..{len(t)} ({note})")
+    return claim(f"{text} [{config}]", WHERE, measured,
+                 f"in [{lo:g}, {hi:g}] ({theory}); SE of the factor < 3%",
+                 within(f, lo, hi) and within(se, 0.0, SE_TARGET))
 
 
 def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
@@ -375,6 +398,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
                      "Var z[1]": first["z_mean"], "Var z[L]": last["z_mean"],
                      "notes z[L]": last["z_notes"], "mf z[L]": last["z_mf"],
                      "factor": fitted_factor(h["k"].to_numpy(float), h["z_mean"].to_numpy()),
+                     "factor SE %": 100 * first["z_factor_se_rel"],
                      "max SE %": 100 * h["z_se_rel"].max(),
                      "spread z[L] %": 100 * last["z_spread"],
                      "Var dz[1]/dz[L]": first["dz_mean"] / last["dz_mean"],
@@ -431,10 +455,12 @@ STUDY = Study(
     grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot, summarise=summarise,
     notes=("Inputs x ~ N(0, 1); the output error dJ/dtau = e/B with e ~ N(0, 1) independent of "
            "the network (target y = tau - e). Depth 30 hidden layers x width 256 (and widths "
-           "alternating 128/512), one linear output unit, batch B = 128, 48 seeds per "
-           "configuration (16 for Glorot's 5 x 1000 tanh); one-layer checks with 200 seeds. "
+           "alternating 128/512), one linear output unit, batch B = 128; seeds per configuration: "
+           "64 for identity, 48 for the mean-field tanh grid, 24 for the others, 16 for Glorot's "
+           "5 x 1000 tanh; one-layer checks with 200 seeds. "
            "`*_mean` is the mean over seeds of the variance over a batch's entries, `*_se_rel` its "
            "relative standard error, `*_ci_lo/hi` mean +- 1.96 SE, `*_spread` one network's "
            "relative spread (std over seeds / mean), `*_notes` the notes' formula chained with "
-           "linear activations, `*_mf` the mean-field recursion (Gauss-Hermite)."),
+           "linear activations, `*_mf` the mean-field recursion (Gauss-Hermite); "
+           "`z_factor_se_rel` is the jackknife SE of the fitted per-layer factor of Var(z[k])."),
 )

@@ -23,7 +23,7 @@ REQUIRED_COLUMNS = {
     "variance": ["config", "arch", "activation", "init", "k", "n_in", "n_out", "seeds", "B",
                  *[f"{q}_{s}" for q in ("z", "a", "dz", "dW")
                    for s in ("mean", "se_rel", "ci_lo", "ci_hi", "spread", "notes", "mf")],
-                 "spread_formula"],
+                 "spread_formula", "z_factor_se_rel"],
     "gradients": ["activation", "init", "sigma_w2", "depth", "target", "width", "B", "seeds", "k",
                   "dz_norm", "dz_se_rel", "dW_norm", "dW_se_rel", "q_mf", "chi1_q", "chi1_qstar",
                   "dz_norm_mf"],
@@ -131,13 +131,15 @@ def test_variance_claims_follow_the_data(runs):
     assert _verdict(study.claims(t, True), key) == FAILED
     # a fitted factor: exact 1/2 per layer passes, 0.6 fails
     rows = t["config"] == "deep/relu/xavier_normal"
-    t.loc[rows, "z_se_rel"] = 0.01
+    key = "halves Var(z[k]) per layer [deep/relu/xavier_normal]"
+    t.loc[rows, "z_factor_se_rel"] = 0.005
     t.loc[rows, "z_mean"] = 0.5 ** t.loc[rows, "k"]
-    assert _verdict(study.claims(t, True), "halves Var(z[k]) per layer [deep/relu/xavier_normal]") \
-        == PASSED
+    assert _verdict(study.claims(t, True), key) == PASSED
+    t.loc[rows, "z_factor_se_rel"] = 0.05  # right factor, too few seeds
+    assert _verdict(study.claims(t, True), key) == FAILED
+    t.loc[rows, "z_factor_se_rel"] = 0.005
     t.loc[rows, "z_mean"] = 0.6 ** t.loc[rows, "k"]
-    assert _verdict(study.claims(t, True), "halves Var(z[k]) per layer [deep/relu/xavier_normal]") \
-        == FAILED
+    assert _verdict(study.claims(t, True), key) == FAILED
     # mean field: equal to q^k passes; SE above 3% fails even when the mean is right
     rows = t["config"] == "deep/tanh/mf sw2=2 sb2=0"
     t.loc[rows, "z_mean"], t.loc[rows, "z_se_rel"] = t.loc[rows, "z_mf"], 0.01
