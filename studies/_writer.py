@@ -144,9 +144,13 @@ def write_study(result: StudyResult, out_dir: Path) -> list[Path]:
     name = result.study.name
 
     def png(tmp: Path) -> None:
-        fig = Figure(figsize=(12, 8), layout="constrained")
+        fig = Figure(figsize=(12, 8))
         result.study.plot(result.table, fig)
-        fig.savefig(tmp, format="png", dpi=100)
+        if fig.get_layout_engine() is None:
+            # fixed margins: constrained layout would double the drawing time of a quick run
+            fig.subplots_adjust(left=0.06, right=0.97, bottom=0.07, top=0.93, wspace=0.3,
+                                hspace=0.45)
+        fig.savefig(tmp, format="png", dpi=90)
 
     files: dict[Path, object] = {
         out_dir / f"{name}.csv": result.table.to_csv(index=False),

@@ -21,6 +21,8 @@ compares with).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -38,7 +40,7 @@ CRITICAL = {("relu", 2.0), ("tanh", 1.0)}
 OFF_CRITICAL = 0.1  # |log chi_1| above this is "off criticality" (the issue's threshold)
 
 FULL = {"width": 256, "B": 64, "seeds": 8, "depths": (5, 10, 20, 30, 50)}
-QUICK = {"width": 64, "B": 16, "seeds": 4, "depths": (5, 10, 20, 30)}
+QUICK = {"width": 32, "B": 8, "seeds": 2, "depths": (5, 10, 20, 30)}
 
 
 def grid(quick: bool) -> list[dict]:
@@ -84,12 +86,20 @@ def cell(p: dict, seed: int) -> pd.DataFrame:
 CELL_KEYS = ["activation", "init", "sigma_w2", "depth", "target", "width", "B"]
 
 
-def chi1_star(activation: str, sigma_w2: float) -> float:
+@functools.cache
+def _chi1_star(activation: str, sigma_w2: float) -> float:
     """chi_1 at the fixed point q* (no biases); relu's chi_1 = sigma_w^2/2 does not depend on q."""
     q_star = mf.fixed_point(activation, sigma_w2)
     if not np.isfinite(q_star):
         q_star = 1.0  # relu/identity with no finite q*: chi_1 is the same at every q
     return mf.chi1(activation, sigma_w2, q_star)
+
+
+@functools.cache
+def _meanfield_curve(activation: str, sigma_w2: float, L: int) -> tuple[np.ndarray, np.ndarray]:
+    """(q^k, chi_1(q^k)) for k = 1..L: inputs N(0, 1), so q^1 = sigma_w^2."""
+    q = mf.forward_q(activation, [sigma_w2] * L, 0.0, x_second_moment=1.0)
+    return q, np.array([mf.chi1(activation, sigma_w2, qk) for qk in q])
 
 
 def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
@@ -103,45 +113,44 @@ def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
         table[f"{q}_norm"] = np.sqrt(mean2)
         # SE of the RMS, relative: half the relative SE of the mean square
         table[f"{q}_se_rel"] = 0.5 * sd2 / mean2 / np.sqrt(table["seeds"].to_numpy())
-    parts = []
-    for _, t in table.groupby(CELL_KEYS, sort=False):
-        t = t.sort_values("k").copy()
-        act, sw2, L = t["activation"].iloc[0], float(t["sigma_w2"].iloc[0]), int(t["depth"].iloc[0])
-        q = mf.forward_q(act, [sw2] * L, 0.0, x_second_moment=1.0)
-        chi = np.array([mf.chi1(act, sw2, qk) for qk in q])
-        # ||dJ/dz[k]||^2 = ||dJ/dz[L]||^2 prod_{l=k}^{L-1} chi_1(q^l), anchored at the measured top
+    cols = {c: np.empty(len(table)) for c in ("q_mf", "chi1_q", "chi1_qstar", "dz_norm_mf")}
+    dz, k_all = table["dz_norm"].to_numpy(), table["k"].to_numpy()
+    for keys, rows in table.groupby(CELL_KEYS, sort=False).indices.items():
+        act, sw2 = keys[0], float(keys[2])
+        rows = rows[np.argsort(k_all[rows])]  # layers k = 1..L
+        q, chi = _meanfield_curve(act, sw2, len(rows))
+        # ||dJ/dz[k]||^2 = ||dJ/dz[L]||^2 prod_{l=k}^{L-1} chi_1(q^l), anchored at the top
         log_pred = np.append(np.cumsum(np.log(chi[:-1])[::-1])[::-1], 0.0)
-        t["q_mf"] = q
-        t["chi1_q"] = chi
-        t["chi1_qstar"] = chi1_star(act, sw2)
-        t["dz_norm_mf"] = float(t["dz_norm"].iloc[-1]) * np.exp(0.5 * log_pred)
-        parts.append(t)
-    return pd.concat(parts, ignore_index=True)
+        cols["q_mf"][rows], cols["chi1_q"][rows] = q, chi
+        cols["chi1_qstar"][rows] = _chi1_star(act, sw2)
+        cols["dz_norm_mf"][rows] = dz[rows[-1]] * np.exp(0.5 * log_pred)
+    for c, v in cols.items():
+        table[c] = v
+    return table
+
+
+def _slope(x: np.ndarray, v: np.ndarray) -> float:
+    if len(v) < 2 or not np.all(np.isfinite(v) & (v > 0)):
+        return float("nan")
+    return float(np.polyfit(x, np.log(v), 1)[0])
 
 
 def growth(t: pd.DataFrame, column: str = "dz_norm", first: int = 2) -> float:
     """Least-squares slope of log(column) against L - k over layers k = first..L (per layer)."""
     L = int(t["depth"].iloc[0])
     h = t[t["k"] >= first]
-    v = h[column].to_numpy()
-    if len(h) < 2 or not np.all(np.isfinite(v) & (v > 0)):
-        return float("nan")
-    return float(np.polyfit(L - h["k"].to_numpy(float), np.log(v), 1)[0])
+    return _slope(L - h["k"].to_numpy(float), h[column].to_numpy())
 
 
-def power_fit(t: pd.DataFrame) -> tuple[float, float, float]:
-    """(p, g, p_alone): log||dJ/dz[k]|| = c + p log(L-k+1) + g (L-k) over k = 1..L, and the power
-    p_alone of c + p log(L-k+1) without the exponential term."""
-    L = int(t["depth"].iloc[0])
-    j = L - t["k"].to_numpy(float)
-    v = t["dz_norm"].to_numpy()
-    if len(t) < 3 or not np.all(np.isfinite(v) & (v > 0)):
+def power_fit(j: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
+    """(p, g, p_alone) for j = L - k: log v = c + p log(j+1) + g j over k = 1..L, and the power
+    p_alone of c + p log(j+1) without the exponential term."""
+    if len(v) < 3 or not np.all(np.isfinite(v) & (v > 0)):
         return float("nan"), float("nan"), float("nan")
     y = np.log(v)
     A = np.column_stack([np.ones_like(j), np.log(j + 1), j])
-    c, p, gr = np.linalg.lstsq(A, y, rcond=None)[0]
-    p_alone = float(np.polyfit(np.log(j + 1), y, 1)[0])
-    return float(p), float(gr), p_alone
+    _, p, gr = np.linalg.lstsq(A, y, rcond=None)[0]
+    return float(p), float(gr), _slope(np.log(j + 1), v)
 
 
 def depth_rate(cells: pd.DataFrame) -> float:
@@ -155,20 +164,26 @@ def depth_rate(cells: pd.DataFrame) -> float:
 def fits(table: pd.DataFrame) -> pd.DataFrame:
     """One row per cell: measured growth beside 1/2 log chi_1(q*) and the q^k-product fit."""
     rows = []
-    for keys, t in table.groupby(CELL_KEYS, sort=False):
-        t = t.sort_values("k")
+    k_all = table["k"].to_numpy()
+    arrays = {c: table[c].to_numpy() for c in ("dz_norm", "dW_norm", "dz_norm_mf", "chi1_qstar",
+                                               "seeds")}
+    for keys, idx in table.groupby(CELL_KEYS, sort=False).indices.items():
+        idx = idx[np.argsort(k_all[idx])]
+        L = int(keys[CELL_KEYS.index("depth")])
+        j = (L - k_all[idx]).astype(float)
+        tail = k_all[idx] >= 2  # the fit range k = 2..L
+        dzn = arrays["dz_norm"][idx]
+        chi_star = float(arrays["chi1_qstar"][idx[0]])
+        p, g_joint, p_alone = power_fit(j, dzn)
         row = dict(zip(CELL_KEYS, keys, strict=True))
-        chi_star = float(t["chi1_qstar"].iloc[0])
-        p, g_joint, p_alone = power_fit(t)
-        first, last = t.iloc[0], t.iloc[-1]
         row.update({
-            "seeds": int(first["seeds"]),
-            "log10 |dz[L]|/|dz[1]|": float(np.log10(last["dz_norm"] / first["dz_norm"])),
-            "growth": growth(t),
+            "seeds": int(arrays["seeds"][idx[0]]),
+            "log10 |dz[L]|/|dz[1]|": float(np.log10(dzn[-1] / dzn[0])),
+            "growth": _slope(j[tail], dzn[tail]),
             "growth_qstar": 0.5 * np.log(chi_star),
-            "growth_qk": growth(t, "dz_norm_mf"),
+            "growth_qk": _slope(j[tail], arrays["dz_norm_mf"][idx][tail]),
             "chi1_qstar": chi_star,
-            "growth_dW": growth(t, "dW_norm"),
+            "growth_dW": _slope(j[tail], arrays["dW_norm"][idx][tail]),
             "power": p_alone, "power_joint": p, "growth_joint": g_joint,
         })
         rows.append(row)

@@ -56,9 +56,9 @@ MF_GRID = [(sw2, sb2) for sw2 in (1.0, 1.5, 2.0) for sb2 in (0.0, 0.05)]
 FULL = {"depth": 30, "width": 256, "alt": (128, 512), "glorot": (5, 1000), "B": 128,
         "seeds": {"identity": 64, "mf": 48, "other": 24}, "glorot_seeds": 16, "chunk": 16,
         "one_layer": [(256, 256, 1024), (1000, 1000, 8), (16, 16, 4096)], "one_layer_seeds": 200}
-QUICK = {"depth": 30, "width": 64, "alt": (32, 128), "glorot": (5, 250), "B": 32,
-         "seeds": {"identity": 8, "mf": 8, "other": 8}, "glorot_seeds": 8, "chunk": 8,
-         "one_layer": [(64, 64, 256), (250, 250, 8), (16, 16, 1024)], "one_layer_seeds": 60}
+QUICK = {"depth": 30, "width": 32, "alt": (16, 64), "glorot": (5, 128), "B": 16,
+         "seeds": {"identity": 4, "mf": 4, "other": 4}, "glorot_seeds": 4, "chunk": 8,
+         "one_layer": [(64, 64, 256), (250, 250, 8), (16, 16, 1024)], "one_layer_seeds": 40}
 
 
 def _arch_sizes(arch: str, cfg: dict) -> list[int]:
@@ -267,12 +267,10 @@ def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
 
 # --- claims ---------------------------------------------------------------------------------------
 def _cfg(table: pd.DataFrame, config: str) -> pd.DataFrame:
-    return table[(table["config"] == config) & (table["k"] <= _hidden_depth(table, config))]
-
-
-def _hidden_depth(table: pd.DataFrame, config: str) -> int:
-    # the hidden layers are k = 1..r-1; layer r is the single linear output unit
-    return int(table.loc[table["config"] == config, "k"].max()) - 1
+    """The hidden layers k = 1..r-1 of one configuration (layer r is the linear output unit);
+    empty when the configuration is missing."""
+    t = table[table["config"] == config]
+    return t[t["k"] < t["k"].max()]
 
 
 def fitted_factor(k: np.ndarray, v: np.ndarray) -> float:

@@ -11,6 +11,7 @@ Circuits are made by tracing (`trace(f, l)`) or from an explicit node list (`fro
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Sequence
 
@@ -272,12 +273,23 @@ class _Builder:
         if self.closed:
             raise TraceError(f"a tracer was used after its trace ended (applying {prim.name}); "
                              f"tracers live only while the traced function runs")
+        # the hot path of tracing (millions of calls when writing gradient circuits): inlined
+        a = args[0]
+        j = a._i if type(a) is Tracer and a._trace is self else self._slot(a)
         lev = self.level
         if prim.arity == 1:
-            j = self._slot(args[0])
-            return Tracer(self, self._append(prim.code, j, -1, 0.0, lev[j] + 1))
-        j, k = self._slot(args[0]), self._slot(args[1])
-        return Tracer(self, self._append(prim.code, j, k, 0.0, max(lev[j], lev[k]) + 1))
+            k, new_level = -1, lev[j] + 1
+        else:
+            a = args[1]
+            k = a._i if type(a) is Tracer and a._trace is self else self._slot(a)
+            lj, lk = lev[j], lev[k]
+            new_level = (lj if lj > lk else lk) + 1
+        self.op.append(prim.code)
+        self.a0.append(j)
+        self.a1.append(k)
+        self.consts.append(0.0)
+        lev.append(new_level)
+        return Tracer(self, len(self.op) - 1)
 
     def finish(self, outputs: Sequence[int]) -> Circuit:
         return Circuit(self.l, np.array(self.op, dtype=np.int8), np.array(self.a0),
@@ -294,10 +306,14 @@ def trace(f: Callable, l: int) -> Circuit:
         raise TraceError(f"trace needs the number of inputs l >= 1, got {l!r}")
     b = _Builder(int(l))
     xs = [Tracer(b, i) for i in range(int(l))]
+    collecting = gc.isenabled()
+    gc.disable()  # tracing allocates millions of acyclic objects: the cyclic collector only slows it
     try:
         out = f(xs)
     finally:
         b.closed = True  # tracers that escape f are dead from here on, whether f succeeded or not
+        if collecting:
+            gc.enable()
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
     if not outs:
         raise TraceError("the traced function returned no outputs")

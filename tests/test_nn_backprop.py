@@ -8,7 +8,7 @@ from hypothesis import example, given
 
 import testbed.nn as nn
 from testbed.nn.jaxref import PaddedReference
-from testbed.nn.strategies import assert_close, make_problem, problems
+from testbed.nn.strategies import assert_close, fewer_examples, make_problem, problems
 
 
 @given(problems())
@@ -41,6 +41,7 @@ def test_plain_jax_twin_agrees(activation):
     assert_close(nn.forward(p.net, p.x).tau, tau, "tau")
 
 
+@fewer_examples()
 @given(problems(max_depth=3, max_width=6))
 def test_forward_cache_layout_and_loss(p):
     cache = nn.forward(p.net, p.x)
@@ -69,6 +70,7 @@ def test_batch_gradient_is_the_mean_of_per_example_gradients(p):
     assert_close(g.dx, np.stack([q.dx for q in per]) / p.x.shape[0], "dJ/dx")
 
 
+@fewer_examples()
 @given(problems(max_depth=4, max_width=8))
 def test_backward_exposes_the_per_layer_deltas(p):
     """dz[k], da[k] are the notes' intermediate quantities, linked by Lemmas 1 and 2."""
@@ -90,6 +92,7 @@ def test_backward_exposes_the_per_layer_deltas(p):
         np.testing.assert_array_equal(no_dx.dW[k], g.dW[k])
 
 
+@fewer_examples()
 @given(problems(max_depth=3, max_width=8, single=False))
 def test_out_buffers_are_overwritten_with_the_same_gradient(p):
     _, fresh = nn.value_and_grad(p.net, p.x, p.y)

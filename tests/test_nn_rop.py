@@ -8,7 +8,7 @@ from hypothesis import example, given
 
 import testbed.nn as nn
 from testbed.nn.jaxref import PaddedReference
-from testbed.nn.strategies import assert_close, make_problem, problems
+from testbed.nn.strategies import assert_close, fewer_examples, make_problem, problems
 
 
 @given(problems())
@@ -81,3 +81,17 @@ def test_plain_jax_twin_hvp_agrees(activation):
     HW, Hb = nn.hvp(p.net, p.x, p.y, (p.VW, p.Vb))
     for ours, ref in zip(HW + Hb, [*rW, *rb], strict=True):
         assert_close(ours, ref, "HV")
+
+
+@fewer_examples()
+@given(problems(max_depth=3, max_width=8))
+def test_hvp_out_buffers(p):
+    HW, Hb = nn.hvp(p.net, p.x, p.y, (p.VW, p.Vb))
+    out = ([np.full_like(w, np.nan) for w in p.net.W], [np.full_like(v, np.nan) for v in p.net.b])
+    HW2, Hb2 = nn.hvp(p.net, p.x, p.y, (p.VW, p.Vb), out=out)
+    for k in range(p.net.depth):
+        assert HW2[k] is out[0][k] and Hb2[k] is out[1][k]
+        np.testing.assert_array_equal(HW2[k], HW[k])
+        np.testing.assert_array_equal(Hb2[k], Hb[k])
+    with pytest.raises(nn.NetworkShapeError, match="out"):
+        nn.hvp(p.net, p.x, p.y, (p.VW, p.Vb), out=(out[0][:-1], out[1]))

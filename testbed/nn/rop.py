@@ -90,7 +90,8 @@ def _as_direction(net: Network, V: object) -> tuple[list[Array], list[Array]]:
 
 
 def _r_pass(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array],
-            vx2: Array | None, need_hx: bool, need_grad: bool) -> RPass:
+            vx2: Array | None, need_hx: bool, need_grad: bool,
+            out: tuple[list[Array], list[Array]] | None = None) -> RPass:
     """The four passes on validated data.
 
     Layout: every quantity and its R{.} share one (2m, n) array, the quantity's rows on one side
@@ -146,11 +147,12 @@ def _r_pass(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array]
     for k in range(r, 0, -1):
         Rdz, dzk = D[:m], D[m:]
         dz[k] = dzk
+        HWk = None if out is None else out[0][k - 1]
         if A[k - 1] is None:                                   # R{dW} = R{dz} a^T + dz R{a}^T
-            HW[k - 1] = Rdz.T @ a[k - 1]
+            HW[k - 1] = np.matmul(Rdz.T, a[k - 1], out=HWk)
         else:
-            HW[k - 1] = D.T @ A[k - 1]
-        Hb[k - 1] = Rdz.sum(axis=0)                            # R{db} = R{dz}
+            HW[k - 1] = np.matmul(D.T, A[k - 1], out=HWk)
+        Hb[k - 1] = np.sum(Rdz, axis=0, out=None if out is None else out[1][k - 1])  # R{db}
         if need_grad:
             dW[k - 1] = dzk.T @ a[k - 1]
             db[k - 1] = dzk.sum(axis=0)
@@ -178,8 +180,25 @@ def _r_pass(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array]
     return RPass(J=J, HW=HW, Hb=Hb, Hx=Hx, grads=grads)
 
 
+def _check_out(net: Network, out: tuple[list[Array], list[Array]] | None) -> None:
+    if out is None:
+        return
+    if not (isinstance(out, Sequence) and len(out) == 2 and len(out[0]) == len(out[1]) == net.depth):
+        raise NetworkShapeError("out must be a pair (HW list, Hb list) shaped like (W, b)")
+    for k in range(1, net.depth + 1):
+        for name, arr, like in ((f"HW[{k}]", out[0][k - 1], net.W[k - 1]),
+                                (f"Hb[{k}]", out[1][k - 1], net.b[k - 1])):
+            if not (isinstance(arr, np.ndarray) and arr.shape == like.shape
+                    and arr.dtype == np.float64 and arr.flags.c_contiguous):
+                raise NetworkShapeError(
+                    f"layer k={k}: out {name} must be a C-contiguous float64 array of shape "
+                    f"{like.shape}, got {getattr(arr, 'shape', type(arr))}"
+                )
+
+
 def r_pass(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],
-           vx: Array | None = None, need_hx: bool = False, need_grad: bool = False) -> RPass:
+           vx: Array | None = None, need_hx: bool = False, need_grad: bool = False,
+           out: tuple[list[Array], list[Array]] | None = None) -> RPass:
     """One forward, R-forward, backward and R-backward pass (module docstring): H (V, vx).
 
     Args:
@@ -187,7 +206,10 @@ def r_pass(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],
         vx: a direction for x shaped like x (None: 0).
         need_hx: also return the x-block R{dJ/dx} (two more matmuls).
         need_grad: also return the gradient (one more matmul per layer).
+        out: (HW list, Hb list) of arrays shaped like (W, b) to write H V into, instead of
+            allocating them (parameter-sized arrays cost page faults when fresh).
     """
+    _check_out(net, out)
     x2, single = as_input(net, x)
     y2 = as_target(net, y, x2.shape[0], single)
     VW, Vb = _as_direction(net, V)
@@ -199,24 +221,24 @@ def r_pass(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],
                                     f"{np.shape(x)}; vx must be shaped like x")
         check_finite(vx_arr, "vx")
         vx2 = vx_arr.reshape(x2.shape)
-    out = _r_pass(net, x2, y2, VW, Vb, vx2, need_hx, need_grad)
+    res = _r_pass(net, x2, y2, VW, Vb, vx2, need_hx, need_grad, out)
     if single:
-        if out.Hx is not None:
-            out.Hx = out.Hx.reshape(-1)
-        if out.grads is not None and out.grads.dx is not None:
-            out.grads.dx = out.grads.dx.reshape(-1)
-    return out
+        if res.Hx is not None:
+            res.Hx = res.Hx.reshape(-1)
+        if res.grads is not None and res.grads.dx is not None:
+            res.grads.dx = res.grads.dx.reshape(-1)
+    return res
 
 
-def hvp(net: Network, x: Array, y: Array,
-        V: tuple[list[Array], list[Array]]) -> tuple[list[Array], list[Array]]:
+def hvp(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],
+        out: tuple[list[Array], list[Array]] | None = None) -> tuple[list[Array], list[Array]]:
     """H V for J(theta) at fixed (x, y), by Pearlmutter's R-operator: (HW list, Hb list).
 
     Cost: (8r - 5) layer-sized matmuls against the gradient's (3r - 1), i.e. at most 8/3 of one
-    gradient (module docstring).
+    gradient (module docstring). `out`: see `r_pass`.
     """
-    out = r_pass(net, x, y, V)
-    return out.HW, out.Hb
+    res = r_pass(net, x, y, V, out=out)
+    return res.HW, res.Hb
 
 
 def hvp_x(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from .activations import ACTIVATIONS
@@ -91,6 +92,12 @@ def problems(draw: st.DrawFn, max_depth: int = 6, max_width: int = 16, max_outpu
 
 
 RTOL = 1e-10
+
+
+def fewer_examples() -> settings:
+    """Settings for secondary properties (plumbing, buffers): a quarter of the profile's examples,
+    at least 50, so that the main properties keep the profile's full count within the time budget."""
+    return settings(max_examples=max(50, settings.default.max_examples // 4))
 
 
 def assert_close(ours: Array, ref: Array, what: str, rtol: float = RTOL,
