@@ -1,11 +1,16 @@
 """testbed's studies: each measures claims of the lecture notes into tables, a plot and claims.
 
-    python -m studies NAME [--quick] [--seed S] [--workers K] [--scheduler ADDRESS] [--out DIR]
+    python -m studies NAME [NAME ...] [--quick] [--seed S] [--workers K] [--scheduler ADDRESS]
+                      [--out DIR]
     python -m studies all [...]          # every registered study, in registry order
     python -m studies list               # the registered names
 
 writes results/NAME.csv (the main table), NAME.md (claims, summary, table), NAME.png (the plot),
-NAME.claims.csv, NAME.json (command, mode, timings) and regenerates results/README.md.
+NAME.claims.csv, NAME.summary.csv (if any), NAME.json (command, mode, timings) and regenerates
+results/README.md. From Python, without writing anything:
+
+    from studies import run
+    table, claims = run("variance", quick=True, seed=0)
 
 Adding a study
 --------------
@@ -26,9 +31,13 @@ Adding a study
      whose data is missing is FAILED, never left out.
    - `plot(table, fig)`: draw on the given matplotlib Figure (Agg; set its size if needed).
    - optional `summarise(table) -> DataFrame`: a short table for NAME.md and the README.
+   - `timed=True` if claims rest on wall-clock times (the determinism test then compares only
+     the non-wall columns of the tables, not the claims).
 2. Add one line to `REGISTRY` below: `"NAME": "studies.NAME"`.
-3. Add the study to `tests/test_studies*.py`'s schema checks (its quick run is picked up from the
-   registry automatically).
+3. Test it in --quick mode: `tests/test_studies.py` shows the pattern (list the study and its
+   required columns in REQUIRED_COLUMNS there, or in a test file of its own as
+   `tests/test_studies_engine.py` does): files written, schema, determinism between a process
+   pool and a local Dask cluster, doctored tables flipping verdicts, missing data -> FAILED.
 
 Theory the studies share lives in `studies.meanfield` (notes' chained variance formula, mean-field
 recursion, chi_1, Gauss-Hermite expectations).
@@ -40,6 +49,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ._study import Study
 
 # name -> module defining STUDY; order is the order of `python -m studies all` and of the README
@@ -53,3 +64,13 @@ REGISTRY: dict[str, str] = {
 def load(name: str) -> Study:
     """The Study registered under `name` (KeyError if there is none), imported only now."""
     return importlib.import_module(REGISTRY[name]).STUDY
+
+
+def run(name: str, quick: bool = False, seed: int = 0, workers: int | None = None,
+        scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run one study and return (its main table, its claims table); nothing is written."""
+    from ._runner import make_executor, run_study
+
+    with make_executor(workers, scheduler) as executor:
+        result = run_study(load(name), quick=quick, seed=seed, executor=executor)
+    return result.table, result.claims

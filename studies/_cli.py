@@ -1,5 +1,5 @@
-"""The command line: `python -m studies NAME|all|list [--quick] [--seed S] [--workers K]
-[--scheduler ADDRESS] [--out DIR]`.
+"""The command line: `python -m studies NAME [NAME ...]|all|list [--quick] [--seed S]
+[--workers K] [--scheduler ADDRESS] [--out DIR]`.
 
 Every bad input (unknown study, invalid option, unwritable results folder, unreachable scheduler, a
 failing cell) ends with one line `studies: error: ...` on stderr and exit status 2 (usage) or 1
@@ -51,7 +51,8 @@ def _seed(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also documents the options: `python -m studies --help`)."""
     p = _Parser(prog="studies", description="Run testbed's studies and write results/.")
-    p.add_argument("name", help=f"a study ({', '.join(REGISTRY)}), 'all', or 'list'")
+    p.add_argument("names", nargs="+", metavar="NAME",
+                   help=f"studies to run ({', '.join(REGISTRY)}), 'all', or 'list'")
     p.add_argument("--quick", action="store_true", help="smaller grids, same code (CI, tests)")
     p.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
     p.add_argument("--workers", type=_positive_int, default=None,
@@ -70,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     """Parse, validate, run; returns the exit status (errors: one line on stderr)."""
     try:
         args = build_parser().parse_args(argv)
-        if args.name == "list":
+        if args.names == ["list"]:
             print("\n".join(REGISTRY))
             return 0
-        names = list(REGISTRY) if args.name == "all" else [args.name]
+        names = list(REGISTRY) if args.names == ["all"] else list(dict.fromkeys(args.names))
         for n in names:
             if n not in REGISTRY:
                 raise _UsageError(f"unknown study {n!r}; known: {', '.join(REGISTRY)}, all, list")
@@ -107,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                               f"expected {row.expected})")
     except (RunError, OutputError) as exc:
         print(f"studies: error: {exc}", file=sys.stderr)
+        return EXIT_RUN_ERROR
+    except OSError as exc:  # e.g. the disk filled up while writing: the old files are still whole
+        print(f"studies: error: cannot write results to {str(args.out)!r}: {exc}",
+              file=sys.stderr)
         return EXIT_RUN_ERROR
     except KeyboardInterrupt:
         print("studies: error: interrupted; results of unfinished studies left as they were",

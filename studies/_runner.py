@@ -142,8 +142,9 @@ def run_cells(study: Study, cells: list[dict], seed: int, executor: cf.Executor,
                 try:
                     frames[i], walls[i] = fut.result()
                 except Exception as exc:
+                    first = (str(exc).splitlines() or [""])[0]  # the CLI prints one line
                     raise RunError(f"{study.name}: cell {cells[i]} failed: "
-                                   f"{type(exc).__name__}: {exc}") from exc
+                                   f"{type(exc).__name__}: {first}") from exc
                 bar.update()
         except BaseException:
             for fut in futures:

@@ -36,6 +36,9 @@ class Study:
     plot: Callable[..., None]
     summarise: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     notes: str = ""  # a paragraph for the README: setup, sizes, what to read off the plot
+    # True when claims rest on wall-clock times: then only the tables' non-wall columns are
+    # reproducible, and the determinism test skips the claims table
+    timed: bool = False
 
 
 @dataclass

@@ -52,10 +52,10 @@ def _fsync(path: Path) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` via a temporary file and os.replace."""
-    stage({path: text}).commit()
+    StagedFiles({path: text}).commit()
 
 
-class stage:  # noqa: N801 (used like a function: stage({...}).commit())
+class StagedFiles:
     """Render several files to temporaries; `commit()` renames them all into place.
 
     Values are str (text), bytes, or callables taking the temporary Path and writing it (for
@@ -104,7 +104,7 @@ def markdown_table(df: pd.DataFrame, max_rows: int | None = None) -> str:
             return f"{v:.4g}"
         return str(v).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(str(c) for c in shown.columns) + " |",
+    lines = ["| " + " | ".join(cell(str(c)) for c in shown.columns) + " |",
              "|" + "---|" * len(shown.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |"
               for row in shown.itertuples(index=False)]
@@ -161,6 +161,6 @@ def write_study(result: StudyResult, out_dir: Path) -> list[Path]:
     }
     if result.summary is not None:
         files[out_dir / f"{name}.summary.csv"] = result.summary.to_csv(index=False)
-    staged = stage(files)
+    staged = StagedFiles(files)
     staged.commit()
     return list(files)

@@ -130,16 +130,10 @@ def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
 
 
 def _slope(x: np.ndarray, v: np.ndarray) -> float:
+    """Least-squares slope of log v against x (NaN unless every v is finite and > 0)."""
     if len(v) < 2 or not np.all(np.isfinite(v) & (v > 0)):
         return float("nan")
     return float(np.polyfit(x, np.log(v), 1)[0])
-
-
-def growth(t: pd.DataFrame, column: str = "dz_norm", first: int = 2) -> float:
-    """Least-squares slope of log(column) against L - k over layers k = first..L (per layer)."""
-    L = int(t["depth"].iloc[0])
-    h = t[t["k"] >= first]
-    return _slope(L - h["k"].to_numpy(float), h[column].to_numpy())
 
 
 def power_fit(j: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
@@ -159,6 +153,10 @@ def depth_rate(cells: pd.DataFrame) -> float:
         return float("nan")
     R = -np.log(10) * cells["log10 |dz[L]|/|dz[1]|"].to_numpy()
     return float(np.polyfit(cells["depth"].to_numpy(float), R, 1)[0])
+
+
+FIT_COLUMNS = CELL_KEYS + ["seeds", "log10 |dz[L]|/|dz[1]|", "growth", "growth_qstar", "growth_qk",
+                           "chi1_qstar", "growth_dW", "power", "power_joint", "growth_joint"]
 
 
 def fits(table: pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +185,7 @@ def fits(table: pd.DataFrame) -> pd.DataFrame:
             "power": p_alone, "power_joint": p, "growth_joint": g_joint,
         })
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=FIT_COLUMNS)
 
 
 # --- claims ---------------------------------------------------------------------------------------
@@ -320,7 +318,8 @@ STUDY = Study(
     title="Vanishing and exploding gradients against mean-field chi_1",
     where=WHERE,
     grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot, summarise=summarise,
-    notes=("Width 256, batch 64, 8 seeds per cell; weights N(0, sigma_w^2/n) (and Glorot's "
+    notes=("Width 256, batch 64, 8 seeds per cell, depths 5-50 (--quick: width 32, batch 8, "
+           "2 seeds, depths 5-30); weights N(0, sigma_w^2/n) (and Glorot's "
            "standard U[-1/sqrt(n), 1/sqrt(n)] for sigmoid), no biases, inputs N(0, 1). "
            "`dz_norm` is the RMS over seeds of ||dJ/dz[k]||_F, `dz_norm_mf` the mean-field "
            "product of chi_1(q^l) for l = k..L-1 anchored at the measured top layer. The summary "

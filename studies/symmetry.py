@@ -159,8 +159,9 @@ def plot(table: pd.DataFrame, fig) -> None:
         for i, init in enumerate(INITS):
             t = table[(table["activation"] == act) & (table["init"] == init)]
             g = t.groupby("step")
-            axes[0, j].plot(g["loss"].mean(), color=f"C{i}", label=init)
-            axes[1, j].plot(g["distinct_2"].min(), color=f"C{i}", label=init)
+            style = ["-", "--", "-"][i]  # zeros dashed: it lies on top of constant below
+            axes[0, j].plot(g["loss"].mean(), style, color=f"C{i}", label=init)
+            axes[1, j].plot(g["distinct_2"].min(), style, color=f"C{i}", label=init, lw=2)
         axes[0, j].set(yscale="log", title=f"{act}: loss J on the training set", xlabel="step")
         axes[1, j].set(title=f"{act}: distinct units in hidden layer 2", xlabel="step",
                        ylim=(0, max(SIZES) + 1))
@@ -174,7 +175,8 @@ STUDY = Study(
     where=WHERE,
     grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot, summarise=summarise,
     notes=(f"Networks {SIZES}, SGD with lr {LR} on mini-batches of {BATCH} of a fixed regression "
-           f"set (m = {M}, y = sin(u1.x) + cos(u2.x)/2), {FULL['steps']} steps, 3 seeds. "
+           f"set (m = {M}, y = sin(u1.x) + cos(u2.x)/2), {FULL['steps']} steps, "
+           f"{FULL['seeds']} seeds (--quick: {QUICK['steps']} steps, {QUICK['seeds']} seeds). "
            "`distinct_k` counts bitwise-distinct rows of [W[k] | b[k]]; `max_dW` is the largest "
            "change of any weight since initialisation, `db_out` that of the output bias; `loss` "
            "is J on the whole training set before the step's update."),

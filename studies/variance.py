@@ -305,7 +305,13 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
     """The issue's claims, each computed from the aggregated table only."""
     rows = []
     # 1. one layer: the mean within 3 SE of the formula's spread, the spread itself as predicted
-    for _, row in table[table["arch"] == "one-layer"].iterrows():
+    for n, m, B in (QUICK if quick else FULL)["one_layer"]:
+        found = table[table["config"] == f"one-layer {n}x{m} B={B}"]
+        if not len(found):
+            rows.append(claim(f"one layer: E Var(o) = n Var(w) Var(x) within its sampling spread "
+                              f"(n={n}, m={m}, B={B})", WHERE, "no data", "-", False))
+            continue
+        row = found.iloc[0]
         S, s = int(row["seeds"]), float(row["spread_formula"])
         ratio = row["z_mean"] / row["z_notes"]
         spread_ratio = row["z_spread"] / s
@@ -407,10 +413,19 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 # --- plot -----------------------------------------------------------------------------------------
 def _curve(ax, t: pd.DataFrame, q: str, label: str, color: str, theory: str | None) -> None:
     h = t[t["k"] <= t["k"].max() - 1]
-    ax.errorbar(h["k"], h[f"{q}_mean"], yerr=Z95 * h[f"{q}_se_rel"] * h[f"{q}_mean"],
-                fmt="o-", ms=3, color=color, label=label, capsize=2)
+    mean, se = h[f"{q}_mean"].to_numpy(), h[f"{q}_se_rel"].to_numpy()
+    ax.plot(h["k"], mean, "o-", ms=3, color=color, label=label)
+    # the 95% band as a factor exp(+-1.96 SE/mean): stays positive on a log axis
+    ax.fill_between(h["k"], mean * np.exp(-Z95 * se), mean * np.exp(Z95 * se), color=color,
+                    alpha=0.25, lw=0)
     if theory:
         ax.plot(h["k"], h[f"{q}_{theory}"], "--", color=color, lw=1)
+
+
+def _widths(table: pd.DataFrame, arch: str) -> str:
+    t = table[table["arch"] == arch]
+    hidden = sorted(set(t.loc[t["n_out"] > 1, "n_out"]))
+    return "/".join(str(int(n)) for n in hidden) or "?"
 
 
 def plot(table: pd.DataFrame, fig) -> None:
@@ -418,23 +433,27 @@ def plot(table: pd.DataFrame, fig) -> None:
     fig.set_size_inches(16, 10)
     axes = fig.subplots(2, 3)
     colors = dict(zip(INITS, ["C0", "C1", "C2", "C3", "C4"], strict=True))
-    panels = [(axes[0, 0], "deep", "identity", "z", "notes", "identity, width 256: Var(z[k])"),
-              (axes[0, 1], "alt", "identity", "z", "notes", "identity, widths 128/512: Var(z[k])"),
-              (axes[0, 2], "deep", "relu", "z", "mf", "relu, width 256: Var(z[k])"),
-              (axes[1, 1], "glorot", "tanh", "dW", "mf", "Glorot 5x1000 tanh: Var(dJ/dW[k])")]
+    deep, alt, glorot = (_widths(table, a) for a in ("deep", "alt", "glorot"))
+    panels = [(axes[0, 0], "deep", "identity", "z", "notes", f"identity, width {deep}: Var(z[k])"),
+              (axes[0, 1], "alt", "identity", "z", "notes", f"identity, widths {alt}: Var(z[k])"),
+              (axes[0, 2], "deep", "relu", "z", "mf", f"relu, width {deep}: Var(z[k])"),
+              (axes[1, 1], "glorot", "tanh", "dW", "mf",
+               f"Glorot 5 x {glorot} tanh: Var(dJ/dW[k])")]
     for ax, arch, act, q, theory, title in panels:
         for init, color in colors.items():
             t = table[table["config"] == f"{arch}/{act}/{init}"]
             if len(t):
                 _curve(ax, t, q, init, color, theory)
-        ax.set(yscale="log", xlabel="layer k", title=f"{title}\n(dashed: {theory})")
+        ax.set(yscale="log", xlabel="layer k",
+               title=f"{title}\n(band: 95% CI over seeds; dashed: {theory})")
         ax.legend(fontsize=7)
     ax = axes[1, 0]
     for i, (sw2, sb2) in enumerate(MF_GRID):
         t = table[table["config"] == f"deep/tanh/mf sw2={sw2:g} sb2={sb2:g}"]
         if len(t):
             _curve(ax, t, "z", f"sw2={sw2:g} sb2={sb2:g}", f"C{i}", "mf")
-    ax.set(yscale="log", xlabel="layer k", title="tanh, width 256: Var(z[k]) vs mean field q^k")
+    ax.set(yscale="log", xlabel="layer k",
+           title=f"tanh, width {deep}: Var(z[k]) vs mean field q^k (dashed)")
     ax.legend(fontsize=7)
     ax = axes[1, 2]
     one = table[table["arch"] == "one-layer"]
@@ -455,7 +474,8 @@ STUDY = Study(
            "the network (target y = tau - e). Depth 30 hidden layers x width 256 (and widths "
            "alternating 128/512), one linear output unit, batch B = 128; seeds per configuration: "
            "64 for identity, 48 for the mean-field tanh grid, 24 for the others, 16 for Glorot's "
-           "5 x 1000 tanh; one-layer checks with 200 seeds. "
+           "5 x 1000 tanh; one-layer checks with 200 seeds (--quick: widths 32, 16/64, 5 x 128, "
+           "B = 16, 4 seeds, 40 for one layer). "
            "`*_mean` is the mean over seeds of the variance over a batch's entries, `*_se_rel` its "
            "relative standard error, `*_ci_lo/hi` mean +- 1.96 SE, `*_spread` one network's "
            "relative spread (std over seeds / mean), `*_notes` the notes' formula chained with "

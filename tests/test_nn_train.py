@@ -177,3 +177,19 @@ def test_too_large_a_learning_rate_diverges_with_step_and_layer(activation):
                       if not np.isfinite(cache.z[k]).all() or not np.isfinite(cache.a[k]).all()),
                      before.depth)
         assert first == err.layer
+
+
+def test_an_overflowing_update_names_its_layer():
+    """A finite gradient times lr = 1e308 overflows W[k] for the first k with max |dJ/dW[k]| > 1.8."""
+    x, y = _regression(m=8)
+    net = nn.init_network([2, 4, 4, 1], "tanh", "xavier_normal", np.random.default_rng(0))
+    y = 10 * y
+    _, g = nn.value_and_grad(net, x, y)
+    big = [max(np.abs(g.dW[k]).max(), np.abs(g.db[k]).max()) for k in range(3)]
+    expected = 1 + next(k for k in range(3) if big[k] > 2.0)  # 2 * 1e308 > the largest float
+    assert all(b < 1.0 for b in big[:expected - 1])
+    with pytest.raises(nn.TrainingDivergedError, match=f"step 0.*update of layer k={expected}"):
+        nn.train(net, x, y, lr=1e308, steps=2)
+    with pytest.raises(nn.TrainingDivergedError, match=f"update of layer k={expected}") as info:
+        nn.sgd_step(net, x, y, lr=1e308)
+    assert info.value.step is None and info.value.layer == expected

@@ -18,7 +18,7 @@ from studies._cli import main
 from studies._runner import RunError, progress_enabled, run_study
 from studies._seeds import generator, seed_sequence
 from studies._study import Study
-from studies._writer import stage, write_study
+from studies._writer import StagedFiles, write_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +83,7 @@ def test_failed_rendering_leaves_previous_results_whole(tmp_path):
 
 def test_rename_failing_midway_leaves_every_file_whole(tmp_path, monkeypatch):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
-    stage({a: "old a", b: "old b"}).commit()
+    StagedFiles({a: "old a", b: "old b"}).commit()
     real_replace, calls = os.replace, []
 
     def flaky(src, dst):
@@ -94,7 +94,7 @@ def test_rename_failing_midway_leaves_every_file_whole(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", flaky)
     with pytest.raises(OSError, match="disk full"):
-        stage({a: "new a", b: "new b"}).commit()
+        StagedFiles({a: "new a", b: "new b"}).commit()
     assert a.read_text() == "new a" and b.read_text() == "old b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
 
@@ -110,6 +110,7 @@ def previous(tmp_path):
 
 @pytest.mark.parametrize("argv, status, message", [
     (["nosuch"], 2, "unknown study 'nosuch'"),
+    (["variance", "nosuch"], 2, "unknown study 'nosuch'"),
     (["variance", "--workers", "0"], 2, "--workers: must be a positive integer, got 0"),
     (["variance", "--workers", "-3"], 2, "--workers: must be a positive integer, got -3"),
     (["variance", "--workers", "two"], 2, "--workers: must be a positive integer, got 'two'"),

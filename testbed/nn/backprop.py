@@ -157,6 +157,9 @@ def _check_cache(net: Network, cache: Cache) -> None:
 def _check_out(net: Network, out: Grads | None) -> None:
     if out is None:
         return
+    if len(out.dW) != net.depth or len(out.db) != net.depth:
+        raise NetworkShapeError(f"out holds {len(out.dW)} dW and {len(out.db)} db arrays; the "
+                                f"network has r={net.depth} layers")
     for k in range(1, net.depth + 1):
         for name, arr, like in ((f"dW[{k}]", out.dW[k - 1], net.W[k - 1]),
                                 (f"db[{k}]", out.db[k - 1], net.b[k - 1])):

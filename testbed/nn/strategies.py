@@ -33,10 +33,11 @@ class Problem:
     Vb: list[Array]
     vx: Array
     seed: int
+    recipe: str = ""
 
     def __repr__(self) -> str:
-        return (f"Problem(seed={self.seed}, x{self.x.shape}, y{self.y.shape}, "
-                f"net={self.net!r})")
+        # the call that rebuilds it, so a shrunk failing example can be pasted into an @example
+        return f"{self.recipe}  # x{self.x.shape}, y{self.y.shape}, {self.net!r}"
 
 
 def make_problem(sizes: list[int], activation: str, m: int | None, seed: int,
@@ -63,7 +64,9 @@ def make_problem(sizes: list[int], activation: str, m: int | None, seed: int,
     x = rng.normal(size=xshape)
     y = rng.normal(size=yshape)
     vx = rng.normal(size=xshape)
-    return Problem(Network(W, b, activation), x, y, VW, Vb, vx, seed)
+    recipe = (f"make_problem({list(sizes)}, {activation!r}, {m}, seed={seed}, gain={gain}, "
+              f"bias_std={bias_std}, zero_init={zero_init})")
+    return Problem(Network(W, b, activation), x, y, VW, Vb, vx, seed, recipe)
 
 
 @st.composite

@@ -16,7 +16,7 @@ import pandas as pd
 from ._inputs import as_input, as_target
 from .backprop import Cache, Grads, _backward, _forward, _loss
 from .errors import NetworkError, TrainingDivergedError
-from .network import Network
+from .network import Network, _nonfinite_summary
 
 Array = np.ndarray
 
@@ -70,10 +70,10 @@ def _update(net: Network, grads: Grads, lr: float, step: int | None) -> Network:
         bk += net.b[k - 1]
         if not (_all_finite(Wk) and _all_finite(bk)):
             at = f"step {step}" if step is not None else "an SGD step"
+            name, bad = (f"W[{k}]", Wk) if not np.isfinite(Wk).all() else (f"b[{k}]", bk)
             raise TrainingDivergedError(
-                f"training diverged at {at}: the update of layer k={k} overflowed (lr={lr}, "
-                f"max |dJ/dW[{k}]| = {np.abs(grads.dW[k - 1]).max():.3g}, shape "
-                f"{net.W[k - 1].shape}); W[{k}] or b[{k}] would be non-finite",
+                f"training diverged at {at}: the update of layer k={k} overflowed (lr={lr}): "
+                f"the new {name} (shape {bad.shape}) would hold {_nonfinite_summary(bad)}",
                 step=step, layer=k)
         W.append(Wk)
         b.append(bk)
