@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 
 # name -> module defining STUDY; order is the order of `python -m studies all` and of the README
 REGISTRY: dict[str, str] = {
+    "complexity": "studies.complexity",
+    "hvp": "studies.hvp",
+    "fd_step": "studies.fd_step",
     "variance": "studies.variance",
     "gradients": "studies.gradients",
     "symmetry": "studies.symmetry",

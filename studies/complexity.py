@@ -48,12 +48,12 @@ BAUR_STRASSEN = 3
 SLOPE_ONE = (0.9, 1.1)
 FLAT = 0.1  # |slope| below this counts as "independent of l" (or a 95% interval holding 0)
 FLAT_TEXT = f"95% CI of the slope holds 0 or |slope| < {FLAT}; CI half-width <= {FLAT}"
-FD_MAX_OPS = 30_000_000  # circuits: finite differences only where (l + 1) N and 2 l N are below
-NET_SIZES = (4, 1)  # a network is (w, w, w, w, 1): r = 4 layers, 3 hidden of width w, tanh
+FD_MAX_OPS = 320_000_000  # circuits: finite differences only where (l + 1) N and 2 l N are below
+NET_DEPTH = 4  # a network is (w, w, w, w, 1): r = 4 layers (3 hidden of width w), tanh
 ACTIVATION = "tanh"
 
 
-def _decades(lo: float, hi: float) -> list[int]:
+def decades(lo: float, hi: float) -> list[int]:
     """1-2-5 steps from lo to hi."""
     out, d = [], 1
     while d <= hi:
@@ -62,53 +62,69 @@ def _decades(lo: float, hi: float) -> list[int]:
     return out
 
 
+# circuit sizes: 1-2-5 steps, denser from 10^5 on, where the wide family's slope is fitted
+SIZES_N = decades(100, 50_000) + [100_000, 150_000, 200_000, 300_000, 500_000, 700_000, 10**6]
+
+
 FULL = {
-    "N": {"wide": _decades(100, 10**6), "deep": _decades(100, 10**6)}, "l_fixed": 10,
-    "l": _decades(1, 10**4), "N_fixed_fd": 10**4, "N_fixed_grad": 10**5,
+    "N": {"wide": SIZES_N, "deep": SIZES_N}, "l_fixed": 10,
+    "fd_N_max": 10**5,  # FD against N is no claim; at 10^6 one call takes 10-20 s
+    "N_fixed_fd": 10**4, "l_fd": decades(1, 10**4),
+    "N_fixed_grad": 10**5, "l_grad": [1, 3, 10, 30, 100, 300, 1000, 3000, 10**4],
     "rational_N": [10**2, 10**3, 10**4, 10**5],
     "jax_N_max": 10**4, "jax_unrolled_N_max": 100, "jax_l": [1, 10, 100, 1000, 10**4],
     "net_width": 32, "net_m": [2**k for k in range(13)],
     "net_widths": [4, 8, 16, 32, 64, 128, 256], "net_N_target": 2**21, "net_jax": True,
     "net_fd_max_ops": 10**10,  # networks: FD is a Python loop of l + 1 forward passes
-    # fit ranges: wide circuits run level-vectorised, and below ~10^5 nodes the per-level numpy
-    # calls (depth x primitives of them) still dominate; deep circuits run node by node, linear
-    # from the start; networks pay ~0.1 ms of Python per call, negligible from ~10^6 ops on
-    "fit": {"wide": 10**5, "deep": 10**4, "l_fd": 100, "net_m": 256},
+    "budget": 0.5,  # seconds per timed method and cell: cheap calls get more repeats (3..15)
+    # fit ranges (the fixed per-call overhead negligible): wide circuits run level-vectorised,
+    # and below ~10^5 nodes their per-level numpy calls (depth x primitives) still dominate;
+    # deep circuits run node by node, linear from ~10^3 on (fitted from 10^4); finite
+    # differences evaluate l + 1 points in one batch, one numpy call per node (or group) on
+    # l + 1 values: ~1 us per call against ~1 ns per value, so l >= 1000; networks pay ~0.1 ms
+    # of Python per call, negligible from ~10^6 ops (batch 256) on
+    "fit": {"wide": 10**5, "deep": 10**4, "l_fd": 1000, "net_m": 256},
 }
 QUICK = {
-    "N": {"wide": [100, 10**4, 2 * 10**4], "deep": [100, 1000, 3000]},
-    "l_fixed": 10, "l": [1, 10, 100, 1000], "N_fixed_fd": 3000, "N_fixed_grad": 3000,
+    "N": {"wide": [100, 10**4, 2 * 10**4], "deep": [100, 1000, 3000]}, "l_fixed": 10,
+    "fd_N_max": 10**4,
+    "N_fixed_fd": 3000, "l_fd": [1, 10, 100, 300],
+    "N_fixed_grad": 3000, "l_grad": [1, 10, 100, 300],
     "rational_N": [100, 1000, 10**4],
-    "jax_N_max": 100, "jax_unrolled_N_max": 100, "jax_l": [], "jax_families": ("wide",),
+    "jax_N_max": 100, "jax_unrolled_N_max": 0, "jax_l": [], "jax_families": ("wide",),
     "net_width": 32, "net_m": [16, 64, 256],
-    "net_widths": [8, 16, 32], "net_N_target": 2**17, "net_jax": False,
-    "net_fd_max_ops": 5 * 10**8,
-    "fit": {"wide": 10**4, "deep": 10**3, "l_fd": 10, "net_m": 64},
+    "net_widths": [8, 16, 32], "net_N_target": 2**16, "net_jax": False,
+    "net_fd_max_ops": 3 * 10**8,
+    "budget": 0.05,
+    "fit": {"wide": 10**4, "deep": 1000, "l_fd": 10, "net_m": 64},
 }
 
 
 # --- measuring ------------------------------------------------------------------------------------
 
 
-def median_walls(calls: dict[str, tuple[Callable[[], object], int]]) -> dict[str, float]:
-    """Median wall time (s) of each call over its number of repeats, taken round-robin.
+def median_walls(calls: dict[str, Callable[[], object]], budget: float, min_reps: int = 3,
+                 max_reps: int = 15) -> dict[str, float]:
+    """Median wall time (s) of each call, taken round-robin after one warm-up call each.
 
-    In round i every call still due runs once, so a change of the machine's load during the cell
-    hits all of them alike and their ratios stay meaningful on a noisy machine.
+    The warm-up (first calls build plans and caches) also sets the call's number of repeats:
+    budget / its time, clipped to [min_reps, max_reps]. In round i every call still due runs
+    once, so a change of the machine's load during the cell hits all of them alike and their
+    ratios stay meaningful on a noisy machine.
     """
+    reps = {}
+    for name, fn in calls.items():
+        t0 = time.perf_counter()
+        fn()
+        reps[name] = int(np.clip(budget / max(time.perf_counter() - t0, 1e-9), min_reps, max_reps))
     times: dict[str, list[float]] = {name: [] for name in calls}
-    for i in range(max((reps for _, reps in calls.values()), default=0)):
-        for name, (fn, reps) in calls.items():
-            if i < reps:
+    for i in range(max(reps.values(), default=0)):
+        for name, fn in calls.items():
+            if i < reps[name]:
                 t0 = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)
     return {name: float(np.median(ts)) for name, ts in times.items()}
-
-
-def repeats(size: float) -> int:
-    """More repeats for cheap calls: 7 up to 10^4 (nodes or ops / 100), 5 to 10^5, then 3."""
-    return 7 if size <= 10**4 else 5 if size <= 10**5 else 3
 
 
 @contextlib.contextmanager
@@ -173,7 +189,8 @@ def _circuit_counts(c: testbed.Circuit) -> dict:
     return row
 
 
-def _jax_circuit(c: testbed.Circuit, x: np.ndarray, g: np.ndarray, method: str) -> dict:
+def _jax_circuit(c: testbed.Circuit, x: np.ndarray, g: np.ndarray, method: str,
+                 budget: float) -> dict:
     """Compile time (first call) and median time of jax.jit(jax.grad(to_jax(c, method)))."""
     jax = import_jax()
     fn = jax.jit(jax.grad(testbed.to_jax(c, method=method)))
@@ -181,7 +198,7 @@ def _jax_circuit(c: testbed.Circuit, x: np.ndarray, g: np.ndarray, method: str) 
     t0 = time.perf_counter()
     gj = np.asarray(fn(xj))
     compile_s = time.perf_counter() - t0
-    run = median_walls({"g": (lambda: fn(xj).block_until_ready(), 5)})["g"]
+    run = median_walls({"g": lambda: fn(xj).block_until_ready()}, budget)["g"]
     agrees = bool(np.max(np.abs(gj - g)) <= 1e-9 * max(1.0, float(np.max(np.abs(g)))))
     return {"compile": compile_s, "grad": run, "agrees": agrees}
 
@@ -200,28 +217,24 @@ def circuit_cell(p: dict, seed: int) -> dict:
     row = {"N": c.size, "l": c.l, "depth": c.depth, **_circuit_counts(c), "wall_build": build}
     if p["kind"] == "rational":  # Baur-Strassen: counts only
         return row
-    c(x)  # warm-up: the first call makes the evaluation plan
-    row["executor"] = "vectorised" if vec_plan(c) is not None else "sequential"
-    reps = repeats(c.size)
-    calls = {"forward": (lambda: c(x), reps),
-             "grad": (lambda: testbed.value_and_grad(c, x), reps),
-             "jvp": (lambda: testbed.jvp(c, x, v), reps)}
+    calls = {"forward": lambda: c(x), "grad": lambda: testbed.value_and_grad(c, x)}
+    if p["jvp"]:
+        calls["jvp"] = lambda: testbed.jvp(c, x, v)
     if p["hvp"]:
         with gc_paused():
             t0 = time.perf_counter()
             testbed.grad(c)  # hvp's first call builds and caches the gradient circuit: timed apart
             row["wall_grad_circuit"] = time.perf_counter() - t0
-        testbed.hvp(c, x, v)  # warm-up: plans of the gradient circuit
-        calls["hvp"] = (lambda: testbed.hvp(c, x, v), reps)
-    for scheme in ("forward", "central"):
+        calls["hvp"] = lambda: testbed.hvp(c, x, v)
+    for scheme in ("forward", "central") if p["fd"] else ():
         if row[f"ops_fd_{scheme}"] <= FD_MAX_OPS:
-            calls[f"fd_{scheme}"] = (lambda s=scheme: testbed.fd_grad(c, x, scheme=s),
-                                     repeats(row[f"ops_fd_{scheme}"] / 100))
-    row.update({f"wall_{name}": t for name, t in median_walls(calls).items()})
+            calls[f"fd_{scheme}"] = lambda s=scheme: testbed.fd_grad(c, x, scheme=s)
+    row.update({f"wall_{name}": t for name, t in median_walls(calls, p["budget"]).items()})
+    row["executor"] = "vectorised" if vec_plan(c) is not None else "sequential"
     if p["jax"]:
         g = testbed.value_and_grad(c, x)[1]
         for method in p["jax"]:
-            r = _jax_circuit(c, x, g, method)
+            r = _jax_circuit(c, x, g, method, p["budget"])
             pre = "jax" if method == "scan" else "jax_unrolled"
             row.update({f"wall_{pre}_compile": r["compile"], f"wall_{pre}_grad": r["grad"],
                         f"{pre}_agrees": r["agrees"]})
@@ -232,9 +245,8 @@ def circuit_cell(p: dict, seed: int) -> dict:
 
 
 def net_sizes(width: int) -> tuple[int, ...]:
-    """(w, w, w, w, 1): the notes' network with r = 4 layers."""
-    depth, n_out = NET_SIZES
-    return (width,) * depth + (n_out,)
+    """(w, w, w, w, 1): the notes' network with r = 4 layers and one output."""
+    return (width,) * NET_DEPTH + (1,)
 
 
 def net_params(width: int) -> int:
@@ -297,13 +309,14 @@ def mlp_fd_grad(net: testbed.nn.Network, x: np.ndarray, y: np.ndarray,
     return g, evals
 
 
-def _jax_mlp(net: testbed.nn.Network, x: np.ndarray, y: np.ndarray, grads: object) -> dict:
+def _jax_mlp(net: testbed.nn.Network, x: np.ndarray, y: np.ndarray, grads: object,
+             budget: float) -> dict:
     jax = import_jax()
     fn = jax.jit(jax.grad(testbed.nn.to_jax_loss(net), argnums=(0, 1)))
     t0 = time.perf_counter()
     gW, gb = fn(net.W, net.b, x, y)
     compile_s = time.perf_counter() - t0
-    run = median_walls({"g": (lambda: jax.block_until_ready(fn(net.W, net.b, x, y)), 5)})["g"]
+    run = median_walls({"g": lambda: jax.block_until_ready(fn(net.W, net.b, x, y))}, budget)["g"]
     err = max(float(np.max(np.abs(np.asarray(a) - e))) / max(1.0, float(np.max(np.abs(e))))
               for a, e in zip([*gW, *gb], [*grads.dW, *grads.db], strict=True))
     return {"wall_jax_compile": compile_s, "wall_jax_grad": run, "jax_agrees": err <= 1e-9}
@@ -324,18 +337,18 @@ def mlp_cell(p: dict, seed: int) -> dict:
     l = net.n_params
     row = {"N": N, "l": l, "depth": net.depth, "width": w, "batch": m,
            "ops_forward": N, "ops_grad": mlp_grad_ops(sizes, m), "ops_fd_central": 2 * l * N}
-    reps = repeats(N / 100)
-    calls = {"forward": (lambda: nn.loss(net, x, y), reps),
-             "grad": (lambda: nn.value_and_grad(net, x, y, need_dx=False), reps),
-             "hvp": (lambda: nn.hvp(net, x, y, V), reps)}
+    calls = {"forward": lambda: nn.loss(net, x, y),
+             "grad": lambda: nn.value_and_grad(net, x, y, need_dx=False),
+             "hvp": lambda: nn.hvp(net, x, y, V)}
     evals: list[int] = []
     if p["fd"]:
-        calls["fd_forward"] = (lambda: evals.append(mlp_fd_grad(net, x, y)[1]), 3)
-    row.update({f"wall_{name}": t for name, t in median_walls(calls).items()})
+        calls["fd_forward"] = lambda: evals.append(mlp_fd_grad(net, x, y)[1])
+    row.update({f"wall_{name}": t for name, t in median_walls(calls, p["budget"]).items()})
     if evals:
         row["ops_fd_forward"] = evals[0] * N  # the evaluations FD made, times N
     if p["jax"]:
-        row.update(_jax_mlp(net, x, y, nn.value_and_grad(net, x, y, need_dx=False)[1]))
+        row.update(_jax_mlp(net, x, y, nn.value_and_grad(net, x, y, need_dx=False)[1],
+                            p["budget"]))
     return row
 
 
@@ -362,28 +375,35 @@ def grid(quick: bool) -> list[dict]:
             return []
         return ["scan"] + (["unrolled"] if n <= cfg["jax_unrolled_N_max"] else [])
 
+    budget = cfg["budget"]
     for family in ("wide", "deep"):
         for n in cfg["N"][family]:
             cells.append({"kind": "circuit", "sweep": "N", "family": family, "N": n,
-                          "l": cfg["l_fixed"], "hvp": True,
+                          "l": cfg["l_fixed"], "hvp": True, "jvp": True,
+                          "fd": n <= cfg["fd_N_max"], "budget": budget,
                           "jax": jax_methods(family, n, cfg["l_fixed"], "N")})
-        for n in sorted({cfg["N_fixed_fd"], cfg["N_fixed_grad"]}):
-            for l in cfg["l"]:
-                cells.append({"kind": "circuit", "sweep": "l", "family": family, "N": n, "l": l,
-                              "hvp": False, "jax": jax_methods(family, n, l, "l")})
+        # the l sweeps: finite differences at N_fixed_fd, grad alone at N_fixed_grad
+        fd = {(cfg["N_fixed_fd"], l): True for l in cfg["l_fd"]}
+        for l in cfg["l_grad"]:
+            fd.setdefault((cfg["N_fixed_grad"], l), False)
+        for (n, l), with_fd in sorted(fd.items()):
+            cells.append({"kind": "circuit", "sweep": "l", "family": family, "N": n, "l": l,
+                          "hvp": False, "jvp": False, "fd": with_fd, "budget": budget,
+                          "jax": jax_methods(family, n, l, "l")})
         for n in cfg["rational_N"]:
             cells.append({"kind": "rational", "sweep": "N", "family": family, "N": n,
-                          "l": cfg["l_fixed"], "hvp": False, "jax": []})
+                          "l": cfg["l_fixed"], "hvp": False, "jvp": False, "fd": False,
+                          "budget": budget, "jax": []})
     w = cfg["net_width"]
     for m in cfg["net_m"]:
         fd = (net_params(w) + 1) * mlp_forward_ops(net_sizes(w), m) <= cfg["net_fd_max_ops"]
         cells.append({"kind": "mlp", "sweep": "N", "family": "mlp", "width": w, "m": m,
-                      "fd": bool(fd), "jax": cfg["net_jax"]})
+                      "fd": bool(fd), "jax": cfg["net_jax"], "budget": budget})
     for w in cfg["net_widths"]:
         m = _net_batch(w, cfg["net_N_target"])
         fd = (net_params(w) + 1) * mlp_forward_ops(net_sizes(w), m) <= cfg["net_fd_max_ops"]
         cells.append({"kind": "mlp", "sweep": "l", "family": "mlp", "width": w, "m": m,
-                      "fd": bool(fd), "jax": cfg["net_jax"]})
+                      "fd": bool(fd), "jax": cfg["net_jax"], "budget": budget})
     return cells
 
 
@@ -423,16 +443,21 @@ def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
 
 # --- fits and claims ------------------------------------------------------------------------------
 
-METHODS = ("forward", "grad", "jvp", "hvp", "fd_forward", "fd_central", "jax_grad")
+# "a/b": the ratio of two times measured in the same cell (round-robin). It cancels what the
+# machine does to the whole cell (background load, BLAS efficiency of the cell's shapes) and
+# keeps what the algorithm adds; shown beside the claims, which test the times themselves.
+METHODS = ("forward", "grad", "jvp", "hvp", "fd_forward", "fd_central", "jax_grad",
+           "grad/forward", "fd_forward/forward")
 
 
 def _fit(t: pd.DataFrame, x: str, method: str) -> dict:
-    col = f"wall_{method}"
-    if col not in t.columns:
+    cols = [f"wall_{m}" for m in method.split("/")]
+    if not set(cols) <= set(t.columns):
         return {"slope": np.nan, "lo": np.nan, "hi": np.nan, "points": 0, "from": np.nan,
                 "to": np.nan}
-    d = t[[x, col]].dropna()
-    b, lo, hi, n = loglog_fit(d[x], d[col])
+    d = t[[x, *cols]].dropna()
+    y = d[cols[0]] / d[cols[1]] if len(cols) == 2 else d[cols[0]]
+    b, lo, hi, n = loglog_fit(d[x], y)
     return {"slope": b, "lo": lo, "hi": hi, "points": n,
             "from": d[x].min() if n else np.nan, "to": d[x].max() if n else np.nan}
 
@@ -452,7 +477,7 @@ def fits(table: pd.DataFrame) -> pd.DataFrame:
         for method in METHODS:
             if method == "jax_grad":
                 sel = t
-            elif sweep == "l" and method.startswith("fd_"):
+            elif sweep == "l" and "fd_" in method:
                 sel = t[t["fit_fd"].astype(bool)]
             else:
                 sel = t[t["fit_grad"].astype(bool)]
@@ -475,9 +500,13 @@ def _get(f: pd.DataFrame, kind: str, family: str, x: str, method: str) -> dict:
     return r.iloc[0].to_dict()
 
 
-def _describe(f: dict, x: str) -> str:
-    return (f"slope {fmt(f['slope'])} [95% CI {fmt(f['lo'])}, {fmt(f['hi'])}] over {x} = "
+def _describe(f: dict, x: str, ratio: dict | None = None) -> str:
+    text = (f"slope {fmt(f['slope'])} [95% CI {fmt(f['lo'])}, {fmt(f['hi'])}] over {x} = "
             f"{fmt(f['from'])}..{fmt(f['to'])} ({int(f['points'])} sizes)")
+    if ratio is not None and np.isfinite(ratio["slope"]):
+        text += (f"; the same time relative to one forward pass (same cell): slope "
+                 f"{fmt(ratio['slope'])} [{fmt(ratio['lo'])}, {fmt(ratio['hi'])}]")
+    return text
 
 
 def flat(f: dict) -> bool:
@@ -527,20 +556,20 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
         _fd_exact(circ, "circuits: finite-difference ops = (l + 1) N exactly", WHERE, True),
     ]
     for family in ("wide", "deep"):
-        g = _get(f, "circuit", family, "N", "grad")
+        g, r = _get(f, "circuit", family, "N", "grad"), _get(f, "circuit", family, "N", "grad/forward")
         rows.append(claim(f"circuits ({family}): grad time grows linearly in N at fixed l",
-                          WHERE, _describe(g, "N") + f", l = {g['fixed']}",
+                          WHERE, _describe(g, "N", r) + f"; l = {g['fixed']}",
                           f"slope in [{SLOPE_ONE[0]}, {SLOPE_ONE[1]}]", within(g["slope"], *SLOPE_ONE)))
     for family in ("wide", "deep"):
         g = _get(f, "circuit", family, "l", "fd_forward")
+        r = _get(f, "circuit", family, "l", "fd_forward/forward")
         rows.append(claim(f"circuits ({family}): forward-difference time grows linearly in l at "
-                          "fixed N", WHERE, _describe(g, "l") + f", N = {g['fixed']}",
+                          "fixed N", WHERE, _describe(g, "l", r) + f"; N = {g['fixed']}",
                           f"slope in [{SLOPE_ONE[0]}, {SLOPE_ONE[1]}]", within(g["slope"], *SLOPE_ONE)))
     for family in ("wide", "deep"):
-        g = _get(f, "circuit", family, "l", "grad")
+        g, r = _get(f, "circuit", family, "l", "grad"), _get(f, "circuit", family, "l", "grad/forward")
         rows.append(claim(f"circuits ({family}): grad time is independent of l at fixed N",
-                          WHERE, _describe(g, "l") + f", N = {g['fixed']}",
-                          FLAT_TEXT, flat(g)))
+                          WHERE, _describe(g, "l", r) + f"; N = {g['fixed']}", FLAT_TEXT, flat(g)))
     rows += [
         _ratio_claim(net, "networks: grad ops / forward ops is bounded by a constant over all N "
                      "and l", WHERE_NN, "ops_grad", "ops_forward", GRAD_BOUND,
@@ -550,18 +579,17 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
                   "networks: finite-difference ops = (l + 1) N exactly (evaluations counted)",
                   WHERE_NN, False),
     ]
-    g = _get(f, "mlp", "mlp", "N", "grad")
+    g, r = _get(f, "mlp", "mlp", "N", "grad"), _get(f, "mlp", "mlp", "N", "grad/forward")
     rows.append(claim("networks: grad time grows linearly in N at fixed l (batch sweep)", WHERE_NN,
-                      _describe(g, "N") + f", width {g['fixed']}",
+                      _describe(g, "N", r) + f"; width {g['fixed']}",
                       f"slope in [{SLOPE_ONE[0]}, {SLOPE_ONE[1]}]", within(g["slope"], *SLOPE_ONE)))
-    g = _get(f, "mlp", "mlp", "l", "fd_forward")
+    g, r = _get(f, "mlp", "mlp", "l", "fd_forward"), _get(f, "mlp", "mlp", "l", "fd_forward/forward")
     rows.append(claim("networks: forward-difference time grows linearly in l at fixed N (width "
-                      "sweep)", WHERE_NN, _describe(g, "l") + f", N = {g['fixed']}",
+                      "sweep)", WHERE_NN, _describe(g, "l", r) + f"; N = {g['fixed']}",
                       f"slope in [{SLOPE_ONE[0]}, {SLOPE_ONE[1]}]", within(g["slope"], *SLOPE_ONE)))
-    g = _get(f, "mlp", "mlp", "l", "grad")
+    g, r = _get(f, "mlp", "mlp", "l", "grad"), _get(f, "mlp", "mlp", "l", "grad/forward")
     rows.append(claim("networks: grad time is independent of l at fixed N (width sweep)", WHERE_NN,
-                      _describe(g, "l") + f", N = {g['fixed']}",
-                      FLAT_TEXT, flat(g)))
+                      _describe(g, "l", r) + f"; N = {g['fixed']}", FLAT_TEXT, flat(g)))
     return claims_table("complexity", rows, quick)
 
 
@@ -574,6 +602,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 
 STYLE = {"forward": "C0", "grad": "C1", "jvp": "C2", "hvp": "C3", "fd_forward": "C4",
          "fd_central": "C5", "jax_grad": "C7", "jax_unrolled_grad": "C8"}
+LABEL = {"jax_grad": "jax grad (scan; jit for networks)", "jax_unrolled_grad": "jax grad (unrolled)"}
 
 
 def _lines(ax: object, t: pd.DataFrame, x: str, methods: tuple, ls: str = "-",
@@ -582,7 +611,8 @@ def _lines(ax: object, t: pd.DataFrame, x: str, methods: tuple, ls: str = "-",
         col = f"wall_{m}"
         if col in t.columns and t[col].notna().any():
             d = t[[x, col]].dropna()
-            ax.plot(d[x], d[col], ls, marker="o", ms=3, color=STYLE[m], label=f"{m}{tag}")
+            ax.plot(d[x], d[col], ls, marker="o", ms=3, color=STYLE[m],
+                    label=f"{LABEL.get(m, m)}{tag}")
 
 
 def _fit_line(ax: object, t: pd.DataFrame, x: str, method: str, mask: str) -> None:
@@ -608,10 +638,9 @@ def plot(table: pd.DataFrame, fig) -> None:
         _lines(ax[0, j], t, "N", ("forward", "grad", "jvp", "hvp", "fd_forward", "fd_central",
                                   "jax_grad", "jax_unrolled_grad"))
         _fit_line(ax[0, j], t, "N", "grad", "fit_grad")
-        l_fixed = t["l"].iloc[0] if len(t) else "?"
+        l_fixed = int(t["l"].iloc[0]) if len(t) else "?"
         ax[0, j].set(xscale="log", yscale="log", xlabel="N (nodes)", ylabel="median wall time (s)",
-                     title=f"circuits, {family}: time vs N at l = {l_fixed} (jax: scan interpreter "
-                     "to N = 10^4)")
+                     title=f"circuits ({family}): time vs N, l = {l_fixed}")
     t = circ[circ["sweep"] == "N"]
     for family, ls in (("wide", "-"), ("deep", "--")):
         d = t[t["family"] == family]
@@ -638,7 +667,8 @@ def plot(table: pd.DataFrame, fig) -> None:
             _lines(a, d, "l", methods, ls, f" ({family})")
             _fit_line(a, d, "l", "fd_forward" if j == 0 else "grad", mask)
         a.set(xscale="log", yscale="log", xlabel="l (inputs)", ylabel="median wall time (s)",
-              title=f"circuits: {title} vs l at N = {', '.join(f'{v:.0f}' for v in n_fixed.unique())}")
+              title=f"circuits: {title} vs l, N = {', '.join(f'{v:.0f}' for v in n_fixed.unique())}"
+                    " (- wide, -- deep)")
     net = table[table["kind"] == "mlp"]
     for sweep, x in (("N", "N"), ("l", "l")):
         d = net[net["sweep"] == sweep]
@@ -649,17 +679,15 @@ def plot(table: pd.DataFrame, fig) -> None:
             _fit_line(a, d, x, "fd_forward", "fit_fd")
         a.set(xscale="log", yscale="log", ylabel="median wall time (s)",
               xlabel="N (forward ops)" if x == "N" else "l (parameters)",
-              title="networks (w,w,w,w,1) tanh: " + ("batch sweep, width fixed" if x == "N" else
-                                                       "width sweep, N ~ fixed"))
-    d = net[net["sweep"] == "N"]
-    ax[1, 3].plot(d["N"], d["ops_grad"] / d["ops_forward"], marker="o", color="C1",
-                  label="grad/f ops (batch sweep)")
-    d = net[net["sweep"] == "l"]
-    ax[1, 3].plot(d["N"], d["ops_grad"] / d["ops_forward"], marker="s", color="C1", ls="--",
-                  label="grad/f ops (width sweep)")
+              title="networks: " + ("batch sweep at fixed width (l fixed)" if x == "N" else
+                                    "width sweep at N ~ fixed"))
+    for sweep, x, marker in (("N", "N", "o"), ("l", "l", "s")):
+        d = net[net["sweep"] == sweep]
+        ax[1, 3].plot(d[x], d["ops_grad"] / d["ops_forward"], marker=marker, color="C1",
+                      label=f"grad/f ops against {x} ({'batch' if x == 'N' else 'width'} sweep)")
     ax[1, 3].axhline(3, color="grey", lw=0.8)
-    ax[1, 3].set(xscale="log", xlabel="N (forward ops)", ylabel="ops / forward ops",
-                 title="networks: exact op counts relative to the forward pass")
+    ax[1, 3].set(xscale="log", xlabel="N (batch sweep) or l (width sweep)",
+                 ylabel="ops / forward ops", title="networks: exact op counts relative to f")
     for a in ax.flat:
         if not a.lines:  # nothing measured (a partial table): no log axis without data
             a.set(xscale="linear", yscale="linear")
@@ -675,21 +703,27 @@ STUDY = Study(
     where=WHERE,
     grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot, summarise=summarise,
     notes=(
-        "Random circuits (testbed.random_circuits, seeded; N is the real size c.size, domain "
+        "Random circuits (testbed.random_circuits, seeded; N is the real size c.size: domain "
         "repairs add ~40% to the nominal N of the wide family). N sweep: N_nominal = 10^2..10^6 "
-        "(1-2-5) at l = 10; l sweeps: l = 1..10^4 at N = 10^4 (finite differences) and at "
-        "N = 10^5 (grad). Finite differences only where (l + 1) N and 2 l N <= 3e7 ops "
-        "(FD_MAX_OPS): beyond that a single call takes seconds to minutes. JAX: "
+        "(1-2-5, denser above 10^5) at l = 10, timing forward, grad, jvp, hvp (after `grad(c)` "
+        "is built and cached: `wall_grad_circuit`) and finite differences up to N = 10^5 (FD "
+        "against N is no claim; at 10^6 a call takes 10-20 s). l sweeps: l = 1..10^4 at N = 10^4 with finite "
+        "differences wherever (l + 1) N and 2 l N <= 3.2e8, and at N = 10^5 for grad. JAX: "
         "`jax.jit(jax.grad(to_jax(c, 'scan')))` (a lax.scan interpreter; its gradient grows about "
-        "as N^2) up to N = 10^4, and the unrolled jnp version at N = 10^2 only: its jit compile "
-        "time explodes beyond a few hundred nodes (ANCHORS). Compile times are in their own "
-        "columns (`wall_*compile`). hvp is timed after `grad(c)` is built and cached "
-        "(`wall_grad_circuit`), on the N sweep only. Times are medians of 3-7 calls taken "
-        "round-robin across methods; cells may run two at a time (one per core; one BLAS and "
-        "one XLA thread each). Fits (`fit_grad`, `fit_fd`): wide N >= 10^5 (vectorised executor; "
-        "below that its per-level numpy calls dominate), deep N >= 10^4 (node by node), FD vs l "
-        "for l >= 100, networks for batch >= 256. Networks (w, w, w, w, 1), tanh, xavier: "
-        "N = forward ops of the batch (matmul multiplies and adds, bias adds, one op per "
+        "as N^2 here) up to N = 10^4, and the unrolled jnp version at N = 10^2 only: its jit "
+        "compile time explodes beyond a few hundred nodes (ANCHORS). Compile times have their "
+        "own columns (`wall_*compile`); `jax_agrees` checks JAX's gradient against testbed's. "
+        "Times are medians of 3-15 calls (more for cheap ones) taken round-robin across methods "
+        "after one warm-up call; cells run two at a time, one per core (one BLAS and one XLA "
+        "thread each). Fits (`fit_grad`, `fit_fd`) where the fixed per-call overhead is "
+        "negligible, within one executor: wide N >= 10^5 (level-vectorised; below that its "
+        "per-level numpy calls dominate), deep N >= 10^4 (node by node), finite differences "
+        "against l for l >= 1000 (one numpy call per node on l + 1 values: ~1 us per call "
+        "against ~1 ns per value), networks for batch >= 256. Networks (w, w, w, w, 1), tanh, "
+        "xavier: N = forward ops of the batch (matmul multiplies and adds, bias adds, one op per "
         "activation, the loss: `mlp_forward_ops`), l = parameters; the width sweep picks the "
-        "batch that keeps N ~ 2^21; FD there loops over the parameters (l + 1 loss calls)."),
+        "batch that keeps N ~ 2^21; FD there is a loop of l + 1 loss calls (`mlp_fd_grad`). The "
+        "measured texts add each slope relative to one forward pass timed in the same cell. "
+        "In --quick mode the sizes are too small for the wall-time slopes (per-call overhead "
+        "dominates): those claims are expected to fail there; the exact counts hold at any size."),
 )

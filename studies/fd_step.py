@@ -208,20 +208,18 @@ def plot(table: pd.DataFrame, fig) -> None:
                             label="quartiles")
         h = steps(8)
         p = RIGHT_SLOPE[scheme]
-        unit = EPS / h + h**p * (1 if scheme == "forward" else 1)
-        ax.plot(h, unit, "C3--", lw=1.5,
-                label=f"theory, unit scale: eps/h + h^{p:g}")
+        ax.plot(h, EPS / h + h**p, "C3--", lw=1.5, label=f"theory, unit scale: eps/h + h^{p:g}")
         h_th, e_th = THEORY[scheme]
         ax.axvline(h_th, color="C3", lw=0.8, ls=":")
-        ax.plot([h_th], [e_th], "C3o", label=f"ANCHORS: h {h_th:.1g}, error {e_th:.0e}")
+        ax.plot([h_th], [e_th], "C3o", label=f"ANCHORS: h {h_th:.2g}, error {e_th:.0e}")
         v = v_shape(table, scheme)
         if np.isfinite(v["h_opt"]):
             ax.plot([v["h_opt"]], [v["err_min"]], "ks", ms=8,
                     label=f"measured: h {v['h_opt']:.2g}, error {v['err_min']:.2g}; slopes "
                           f"{v['left']:.2f} / {v['right']:+.2f}")
         ax.set(xscale="log", yscale="log", xlabel="step h", ylim=(1e-14, 1e2),
-               ylabel="|fd_i - g_i|", title=f"{scheme} differences on {t['circuit'].nunique()} "
-               "random smooth circuits (wide, N ~ 100, l = 6)")
+               ylabel="|fd_i - g_i|",
+               title=f"{scheme} differences, {t['circuit'].nunique()} smooth random circuits")
         ax.legend(fontsize=8, loc="upper center")
         ax.grid(True, alpha=0.3)
 

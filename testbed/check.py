@@ -57,7 +57,11 @@ def check_grads(c: Circuit, x: object, order: int = 2, modes: tuple = ("fwd", "r
         if "rev" in modes:
             _, ju = T.vjp(f, X, u)
             lhs, rhs = float(u @ jv), float(ju @ v)
-            scale = float(np.abs(u) @ np.abs(jv)) + float(np.abs(ju) @ np.abs(v)) + 1e-300
+            # both sides are exact up to rounding, which is relative to the magnitudes the two
+            # sweeps went through, not to the (possibly tiny, e.g. sigma''(0) = 0) result
+            S = max(1.0, float(np.max(np.abs(f.slot_values(X)))))
+            scale = (float(np.abs(u) @ np.abs(jv)) + float(np.abs(ju) @ np.abs(v))
+                     + float(np.abs(u).sum() * np.abs(v).sum()) * S * 1e-6)
             report[f"order{n}/rev-identity"] = abs(lhs - rhs) / scale / 1e-10
             report[f"order{n}/rev"] = _agree(rhs, float(u @ fd), tol)
     worst = max(report, key=report.get)

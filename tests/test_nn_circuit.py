@@ -49,5 +49,5 @@ def test_trace_round_trips_theta():
         np.testing.assert_array_equal(W[k], p.net.W[k])
         np.testing.assert_array_equal(b[k], p.net.b[k])
     circuit, _ = nn.trace_loss(p.net, p.x, p.y)
-    assert circuit(theta) == nn.loss(p.net, p.x, p.y) or abs(
-        circuit(theta) - nn.loss(p.net, p.x, p.y)) <= 1e-12 * nn.loss(p.net, p.x, p.y)
+    assert_close(circuit(theta), nn.loss(p.net, p.x, p.y), "J")
+    assert circuit.size > 0 and circuit.l == p.net.n_params
