@@ -48,7 +48,8 @@ BAUR_STRASSEN = 3
 SLOPE_ONE = (0.9, 1.1)
 FLAT = 0.1  # |slope| below this counts as "independent of l" (or a 95% interval holding 0)
 FLAT_TEXT = f"95% CI of the slope holds 0 or |slope| < {FLAT}; CI half-width <= {FLAT}"
-FD_MAX_OPS = 320_000_000  # circuits: finite differences only where (l + 1) N and 2 l N are below
+# circuits: finite differences only where their op count, (l + 1) N or 2 l N, is below this
+FD_MAX_OPS = {"forward": 400_000_000, "central": 100_000_000}
 NET_DEPTH = 4  # a network is (w, w, w, w, 1): r = 4 layers (3 hidden of width w), tanh
 ACTIVATION = "tanh"
 
@@ -69,11 +70,13 @@ SIZES_N = decades(100, 50_000) + [100_000, 150_000, 200_000, 300_000, 500_000, 7
 FULL = {
     "N": {"wide": SIZES_N, "deep": SIZES_N}, "l_fixed": 10,
     "fd_N_max": 10**5,  # FD against N is no claim; at 10^6 one call takes 10-20 s
-    "N_fixed_fd": 10**4, "l_fd": decades(1, 10**4),
+    # FD against l at N = 5 10^4: N >= 10 l up to l = 5000, as the notes assume N >= l (an
+    # evaluation of l + 1 points also costs O(l) per point: at l ~ N that term is not negligible)
+    "N_fixed_fd": 5 * 10**4, "l_fd": sorted(decades(1, 5000) + [3000]),
     "N_fixed_grad": 10**5, "l_grad": [1, 3, 10, 30, 100, 300, 1000, 3000, 10**4],
     "rational_N": [10**2, 10**3, 10**4, 10**5],
-    "jax_N_max": 10**4, "jax_unrolled_N_max": 100, "jax_l": [1, 10, 100, 1000, 10**4],
-    "net_width": 32, "net_m": [2**k for k in range(13)],
+    "jax_N_max": 10**4, "jax_unrolled_N_max": 100,
+    "net_width": 32, "net_m": [2**k for k in range(15)],
     "net_widths": [4, 8, 16, 32, 64, 128, 256], "net_N_target": 2**21, "net_jax": True,
     "net_fd_max_ops": 10**10,  # networks: FD is a Python loop of l + 1 forward passes
     "budget": 0.5,  # seconds per timed method and cell: cheap calls get more repeats (3..15)
@@ -91,7 +94,7 @@ QUICK = {
     "N_fixed_fd": 3000, "l_fd": [1, 10, 100, 300],
     "N_fixed_grad": 3000, "l_grad": [1, 10, 100, 300],
     "rational_N": [100, 1000, 10**4],
-    "jax_N_max": 100, "jax_unrolled_N_max": 0, "jax_l": [], "jax_families": ("wide",),
+    "jax_N_max": 100, "jax_unrolled_N_max": 0, "jax_families": ("wide",),
     "net_width": 32, "net_m": [16, 64, 256],
     "net_widths": [8, 16, 32], "net_N_target": 2**16, "net_jax": False,
     "net_fd_max_ops": 3 * 10**8,
@@ -104,26 +107,40 @@ QUICK = {
 
 
 def median_walls(calls: dict[str, Callable[[], object]], budget: float, min_reps: int = 3,
-                 max_reps: int = 15) -> dict[str, float]:
-    """Median wall time (s) of each call, taken round-robin after one warm-up call each.
+                 max_reps: int = 15, min_sample: float | None = None) -> dict[str, float]:
+    """Median wall time per call (s) of each call, timed as timeit does.
 
-    The warm-up (first calls build plans and caches) also sets the call's number of repeats:
-    budget / its time, clipped to [min_reps, max_reps]. In round i every call still due runs
-    once, so a change of the machine's load during the cell hits all of them alike and their
-    ratios stay meaningful on a noisy machine.
+    A sample times `number` calls in a row, enough of them to last `min_sample` seconds (default
+    budget / 25: 20 ms in full mode) on a
+    busy machine the scheduler takes the core away for whole time slices (milliseconds), and a
+    sample that spans several slices loses the same fraction of its time whatever the call, so
+    the ratios of short to long calls stay fair. The samples are taken round-robin over the
+    calls (a change of load hits all of them alike), `budget` seconds' worth per call and
+    min_reps..max_reps of them, after a warm-up: the first call builds plans and caches, the
+    second (skipped when the first took over 0.2 s) sizes the samples.
     """
-    reps = {}
+    min_sample = budget / 25 if min_sample is None else min_sample
+    plan = {}
     for name, fn in calls.items():
         t0 = time.perf_counter()
         fn()
-        reps[name] = int(np.clip(budget / max(time.perf_counter() - t0, 1e-9), min_reps, max_reps))
+        dt = time.perf_counter() - t0
+        if dt < 0.2:
+            t0 = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t0
+        dt = max(dt, 1e-7)
+        number = max(1, int(np.ceil(min_sample / dt)))
+        plan[name] = (number, int(np.clip(budget / (number * dt), min_reps, max_reps)))
     times: dict[str, list[float]] = {name: [] for name in calls}
-    for i in range(max(reps.values(), default=0)):
+    for i in range(max((reps for _, reps in plan.values()), default=0)):
         for name, fn in calls.items():
-            if i < reps[name]:
+            number, reps = plan[name]
+            if i < reps:
                 t0 = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t0)
+                for _ in range(number):
+                    fn()
+                times[name].append((time.perf_counter() - t0) / number)
     return {name: float(np.median(ts)) for name, ts in times.items()}
 
 
@@ -227,7 +244,7 @@ def circuit_cell(p: dict, seed: int) -> dict:
             row["wall_grad_circuit"] = time.perf_counter() - t0
         calls["hvp"] = lambda: testbed.hvp(c, x, v)
     for scheme in ("forward", "central") if p["fd"] else ():
-        if row[f"ops_fd_{scheme}"] <= FD_MAX_OPS:
+        if row[f"ops_fd_{scheme}"] <= FD_MAX_OPS[scheme]:
             calls[f"fd_{scheme}"] = lambda s=scheme: testbed.fd_grad(c, x, scheme=s)
     row.update({f"wall_{name}": t for name, t in median_walls(calls, p["budget"]).items()})
     row["executor"] = "vectorised" if vec_plan(c) is not None else "sequential"
@@ -368,10 +385,8 @@ def grid(quick: bool) -> list[dict]:
     jax_families = cfg.get("jax_families", ("wide", "deep"))
     cells = []
 
-    def jax_methods(family: str, n: int, l: int, sweep: str) -> list[str]:
+    def jax_methods(family: str, n: int) -> list[str]:  # on the N sweep
         if family not in jax_families or n > cfg["jax_N_max"]:
-            return []
-        if sweep == "l" and l not in cfg["jax_l"]:
             return []
         return ["scan"] + (["unrolled"] if n <= cfg["jax_unrolled_N_max"] else [])
 
@@ -381,7 +396,7 @@ def grid(quick: bool) -> list[dict]:
             cells.append({"kind": "circuit", "sweep": "N", "family": family, "N": n,
                           "l": cfg["l_fixed"], "hvp": True, "jvp": True,
                           "fd": n <= cfg["fd_N_max"], "budget": budget,
-                          "jax": jax_methods(family, n, cfg["l_fixed"], "N")})
+                          "jax": jax_methods(family, n)})
         # the l sweeps: finite differences at N_fixed_fd, grad alone at N_fixed_grad
         fd = {(cfg["N_fixed_fd"], l): True for l in cfg["l_fd"]}
         for l in cfg["l_grad"]:
@@ -389,7 +404,7 @@ def grid(quick: bool) -> list[dict]:
         for (n, l), with_fd in sorted(fd.items()):
             cells.append({"kind": "circuit", "sweep": "l", "family": family, "N": n, "l": l,
                           "hvp": False, "jvp": False, "fd": with_fd, "budget": budget,
-                          "jax": jax_methods(family, n, l, "l")})
+                          "jax": []})
         for n in cfg["rational_N"]:
             cells.append({"kind": "rational", "sweep": "N", "family": family, "N": n,
                           "l": cfg["l_fixed"], "hvp": False, "jvp": False, "fd": False,
@@ -500,12 +515,20 @@ def _get(f: pd.DataFrame, kind: str, family: str, x: str, method: str) -> dict:
     return r.iloc[0].to_dict()
 
 
+def slope_text(b: float, lo: float, hi: float) -> str:
+    """'1.043 [95% CI 0.981, 1.105]': three decimals, so a verdict at a bound can be read off."""
+    def f3(v: float) -> str:
+        return f"{v:.3f}" if np.isfinite(v) else "nan"
+
+    return f"{f3(b)} [95% CI {f3(lo)}, {f3(hi)}]"
+
+
 def _describe(f: dict, x: str, ratio: dict | None = None) -> str:
-    text = (f"slope {fmt(f['slope'])} [95% CI {fmt(f['lo'])}, {fmt(f['hi'])}] over {x} = "
+    text = (f"slope {slope_text(f['slope'], f['lo'], f['hi'])} over {x} = "
             f"{fmt(f['from'])}..{fmt(f['to'])} ({int(f['points'])} sizes)")
     if ratio is not None and np.isfinite(ratio["slope"]):
-        text += (f"; the same time relative to one forward pass (same cell): slope "
-                 f"{fmt(ratio['slope'])} [{fmt(ratio['lo'])}, {fmt(ratio['hi'])}]")
+        text += ("; the same time relative to one forward pass (same cell): slope "
+                 + slope_text(ratio["slope"], ratio["lo"], ratio["hi"]))
     return text
 
 
@@ -713,8 +736,10 @@ STUDY = Study(
         "as N^2 here) up to N = 10^4, and the unrolled jnp version at N = 10^2 only: its jit "
         "compile time explodes beyond a few hundred nodes (ANCHORS). Compile times have their "
         "own columns (`wall_*compile`); `jax_agrees` checks JAX's gradient against testbed's. "
-        "Times are medians of 3-15 calls (more for cheap ones) taken round-robin across methods "
-        "after one warm-up call; cells run two at a time, one per core (one BLAS and one XLA "
+        "Times are medians of 3-15 samples per call, timeit-style (a sample times enough "
+        "consecutive calls to last 20 ms, so scheduler preemption on a busy machine costs short "
+        "and long calls alike), taken round-robin across methods after warm-up calls; cells "
+        "run two at a time, one per core (one BLAS and one XLA "
         "thread each). Fits (`fit_grad`, `fit_fd`) where the fixed per-call overhead is "
         "negligible, within one executor: wide N >= 10^5 (level-vectorised; below that its "
         "per-level numpy calls dominate), deep N >= 10^4 (node by node), finite differences "
@@ -724,6 +749,9 @@ STUDY = Study(
         "activation, the loss: `mlp_forward_ops`), l = parameters; the width sweep picks the "
         "batch that keeps N ~ 2^21; FD there is a loop of l + 1 loss calls (`mlp_fd_grad`). The "
         "measured texts add each slope relative to one forward pass timed in the same cell. "
+        "The deep family's circuits are, as generated, mostly constant in x (self-cancelling "
+        "nodes v - v, v / v cut the inputs off: at N = 10^3 all of 20 seeds have a zero "
+        "gradient); their counts and times stand (the engine does the same work). "
         "In --quick mode the sizes are too small for the wall-time slopes (per-call overhead "
         "dominates): those claims are expected to fail there; the exact counts hold at any size."),
 )

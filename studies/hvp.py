@@ -39,6 +39,7 @@ from .complexity import (
     mlp_forward_ops,
     mlp_grad_ops,
     net_sizes,
+    slope_text,
 )
 
 WHERE = "notes: Differentiable Circuits (corollary: H v in O(N + l))"
@@ -229,7 +230,7 @@ def _slope(t: pd.DataFrame, x: str, col: str) -> tuple[float, float, float, int,
 
 
 def _describe(b: float, lo: float, hi: float, n: int, span: str) -> str:
-    return f"slope {fmt(b)} [95% CI {fmt(lo)}, {fmt(hi)}] over {span} ({n} sizes)"
+    return f"slope {slope_text(b, lo, hi)} over {span} ({n} sizes)"
 
 
 def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
@@ -419,6 +420,7 @@ STUDY = Study(
         "an upper bound: the claim checks that neither slope exceeds 1.1 (fit over l >= 10). "
         "Part `network`: (w, w, w, w, 1) tanh networks, batch 64, Pearlmutter's R-pass "
         "(`testbed.nn.hvp`) against `jax.jit` of `jax.jvp(jax.grad(J))` (one XLA thread, like "
-        "numpy's one BLAS thread per worker). In --quick mode the circuit sizes are too small for "
+        "numpy's one BLAS thread per worker). Times are timeit-style medians as in `complexity`. "
+        "In --quick mode the circuit sizes are too small for "
         "the wall-time slopes; the exact counts and the network claims hold at any size."),
 )

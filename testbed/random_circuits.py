@@ -27,6 +27,8 @@ BOX = 2.0
 DELTA = 0.1
 EXP_MAX = 5.0
 M = 1e3
+#: primitives without kinks: finite differences are accurate everywhere on these
+SMOOTH_OPS: tuple[str, ...] = tuple(o for o in P.OPS if o not in ("relu", "step"))
 RATIONAL_OPS = frozenset({"add", "sub", "mul", "div", "neg"})
 DEFAULT_OPS: tuple[str, ...] = ("add", "sub", "mul", "div", "neg", "sin", "cos", "exp", "log",
                                 "relu", "sigmoid", "tanh")
@@ -160,12 +162,12 @@ class Builder:
 
 def random_circuit(rng: np.random.Generator, N: int, l: int, family: str = "wide",
                    window: int = 4, ops: Sequence[str] = DEFAULT_OPS, n_outputs: int = 1,
-                   p_const: float = 0.02, live: bool = True) -> Circuit:
+                   p_const: float = 0.02, live: bool = True, p_input: float = 0.05) -> Circuit:
     """A seeded random circuit with about N operations over l inputs.
 
     family "wide": each operand drawn uniformly from all earlier slots (depth ~ log N);
-    family "deep": first operand the previous slot, the second drawn from the last `window` slots,
-                   so the depth is about N (a long chain with short skips).
+    family "deep": first operand the previous slot, the second drawn from the `window` slots
+                   before it (an input with probability p_input), so the depth is about N.
     With live=True the unused nodes are summed into the (first) output, so every node matters.
     The inputs are meant to lie in [-2, 2]^l (the intervals assume it).
     """
@@ -190,8 +192,17 @@ def random_circuit(rng: np.random.Generator, N: int, l: int, family: str = "wide
         name = names[picks[t % target]]
         args = []
         for s in range(arity[picks[t % target]]):
-            if family == "deep" and s == 0:
-                args.append(i - 1)
+            if family == "deep":
+                if s == 0:
+                    args.append(i - 1)
+                elif u[t % target, 1] < p_input:
+                    # an input now and then, so every input can matter (~ p_input N uses in all)
+                    args.append(int(u[t % target, 0] * l))
+                else:
+                    # from the window but never the first operand: no v - v or v / v, which would
+                    # cut the chain off from the inputs (an exactly zero gradient)
+                    lo = max(0, i - window)
+                    args.append(lo + int(u[t % target, 0] * max(1, i - 1 - lo)))
                 continue
             if cflag[t % target, s]:
                 args.append(b.const(round(float(cval[t % target, s]), 3)))

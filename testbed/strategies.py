@@ -28,12 +28,10 @@ except ImportError as e:  # pragma: no cover - the test extra installs it
 
 from . import primitives as P
 from .circuit import Circuit
-from .random_circuits import BOX, RATIONAL_OPS, Builder
+from .random_circuits import BOX, RATIONAL_OPS, SMOOTH_OPS, Builder  # noqa: F401 (re-exported)
 
 #: every primitive, including step (relu's derivative)
 ALL_OPS: tuple[str, ...] = P.OPS
-#: primitives without kinks: finite differences are accurate everywhere on these
-SMOOTH_OPS: tuple[str, ...] = tuple(o for o in P.OPS if o not in ("relu", "step"))
 
 _CONSTS = (0.5, 1.0, 2.0, -1.5, 3.0, 1e-3)
 

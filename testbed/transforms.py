@@ -202,15 +202,22 @@ def fd_grad(c: Circuit, x: object, h: float | None = None, scheme: str = "forwar
     up = (X + hs) - X
     if np.any(up == 0):
         raise TestbedError(f"step h={h!r} is below the spacing of float64 at x: x + h == x")
-    eye = np.eye(c.l)
+    down = X - (X - hs)
+    # evaluation points, made chunk by chunk: x itself (forward), then x + up_i e_i and, for the
+    # central scheme, x - down_i e_i; never an (l+1) x l matrix (O(l^2) memory at large l)
+    shifts = [(1.0, up)] if scheme == "forward" else [(1.0, up), (-1.0, down)]
+    chunk = max(1, _FD_CHUNK // (c.n_slots + c.l))
+    # f(x) through the batched executor too, like the shifted points: the same rounding on both sides
+    f0 = np.atleast_1d(E.evaluate(c, X[None, :]))[0] if scheme == "forward" else None
+    sides = []
+    for sign, step in shifts:
+        vals = []
+        for s in range(0, c.l, chunk):
+            idx = np.arange(s, min(c.l, s + chunk))
+            pts = np.tile(X, (len(idx), 1))
+            pts[np.arange(len(idx)), idx] += sign * step[idx]
+            vals.append(np.atleast_1d(E.evaluate(c, pts)))
+        sides.append(np.concatenate(vals))
     if scheme == "forward":
-        pts = np.vstack([X[None, :], X + eye * up])
-    else:
-        down = X - (X - hs)
-        pts = np.vstack([X + eye * up, X - eye * down])
-    chunk = max(1, _FD_CHUNK // c.n_slots)
-    f = np.concatenate([np.atleast_1d(E.evaluate(c, pts[s:s + chunk]))
-                        for s in range(0, len(pts), chunk)])
-    if scheme == "forward":
-        return (f[1:] - f[0]) / up
-    return (f[:c.l] - f[c.l:]) / (up + down)
+        return (sides[0] - f0) / up
+    return (sides[0] - sides[1]) / (up + down)
