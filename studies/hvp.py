@@ -34,6 +34,7 @@ from .complexity import (
     decades,
     gc_paused,
     import_jax,
+    jax_timed,
     loglog_fit,
     median_walls,
     mlp_forward_ops,
@@ -122,19 +123,6 @@ def hvp_cell(p: dict, seed: int) -> dict:
     return row
 
 
-def _jax_hessian(c: testbed.Circuit, x: np.ndarray, H: np.ndarray, method: str,
-                 budget: float) -> dict:
-    jax = import_jax()
-    fn = jax.jit(jax.hessian(testbed.to_jax(c, method=method)))
-    xj = jax.numpy.asarray(x)
-    t0 = time.perf_counter()
-    Hj = np.asarray(fn(xj))
-    compile_s = time.perf_counter() - t0
-    run = median_walls({"h": lambda: fn(xj).block_until_ready()}, budget)["h"]
-    agrees = bool(np.max(np.abs(Hj - H)) <= 1e-9 * max(1.0, float(np.max(np.abs(H)))))
-    return {"compile": compile_s, "run": run, "agrees": agrees}
-
-
 def hessian_cell(p: dict, seed: int) -> dict:
     """The full Hessian: l HVPs in one batched sweep, beside one HVP and jax.hessian."""
     c, x, v, build = _circuit(p, seed)
@@ -147,7 +135,7 @@ def hessian_cell(p: dict, seed: int) -> dict:
         "hvp": lambda: testbed.hvp(c, x, v),
         "hessian": lambda: testbed.hessian(c, x)}, p["budget"]).items()})
     for method in p["jax"]:
-        r = _jax_hessian(c, x, H, method, p["budget"])
+        r = jax_timed(c, x, H, method, p["budget"], transform="hessian")
         pre = "jax" if method == "scan" else "jax_unrolled"
         row.update({f"wall_{pre}_hessian_compile": r["compile"], f"wall_{pre}_hessian": r["run"],
                     f"{pre}_agrees": r["agrees"]})
