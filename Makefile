@@ -31,8 +31,8 @@ test: lint  ## install, lint, then run the whole suite (HYPOTHESIS_PROFILE=ci|de
 reproduce: $(STAMP)  ## install, run every study, write results/ (about 30 min on 2 cores)
 	$(PY) -m studies all
 
-quick: $(STAMP)  ## every study in --quick mode (under 2 minutes), results into results/
-	$(PY) -m studies all --quick
+quick: $(STAMP)  ## every study in --quick mode (under 2 minutes), into results-quick/ (not results/)
+	$(PY) -m studies all --quick --out results-quick
 
 bench: $(STAMP)  ## print the benchmark tables (circuits, deep network)
 	$(PY) benchmarks/circuits.py
