@@ -66,15 +66,9 @@ def grad_counts(c: Circuit) -> Counter:
     return +total
 
 
-def jvp_counts(c: Circuit) -> Counter:
-    """Forward ops + the tangent rule of every operation (a step's tangent is 0: no ops)."""
-    total = Counter(c.counts())
-    for name, m in c.counts().items():
-        total.update(_scale(JVP_COST[name], m))
-    return +total
-
-
-def _jvp_of_counts(counts: Counter) -> Counter:
+def jvp_counts(counts: dict[str, int]) -> Counter:
+    """Forward-mode sweep over a circuit with these op counts: its own ops + the tangent rule of
+    every operation (a step's tangent is 0: no ops)."""
     total = Counter(counts)
     for name, m in counts.items():
         total.update(_scale(JVP_COST[name], m))
@@ -96,11 +90,11 @@ def op_counts(c: Circuit, mode: str) -> dict[str, int]:
     elif mode in ("grad", "vjp"):
         out = grad_counts(c)
     elif mode == "jvp":
-        out = jvp_counts(c)
+        out = jvp_counts(c.counts())
     elif mode == "hvp":
-        out = _jvp_of_counts(grad_counts(c))
+        out = jvp_counts(grad_counts(c))
     elif mode == "hessian":
-        out = _scale(_jvp_of_counts(grad_counts(c)), c.l)
+        out = _scale(jvp_counts(grad_counts(c)), c.l)
     elif mode == "fd_forward":
         out = _scale(c.counts(), c.l + 1)
     elif mode == "fd_central":

@@ -57,32 +57,16 @@ def to_jax(c: Circuit, method: str = "unrolled") -> Callable:
 
         return f
     if method == "scan":
-        return _scan_interpreter(c, jax, table)
+        return _scan_interpreter(c)
     raise TestbedError(f"to_jax method must be 'unrolled' or 'scan', got {method!r}")
 
 
-def _scan_interpreter(c: Circuit, jax: object, table: dict) -> Callable:
-    import numpy as np
-
-    jnp, lax = jax.numpy, jax.lax
-    names = list(P.TABLE)
-    branches = [(lambda fn: (lambda x, y: fn(x, y)))(table[n]) if P.TABLE[n].arity == 2
-                else (lambda fn: (lambda x, y: fn(x)))(table[n]) for n in names]
-    ops = np.flatnonzero(c.op > P.CONST)
-    which = np.array([names.index(P.NAMES[o]) for o in c.op[ops]], dtype=np.int32)
-    a0, a1 = c.a0[ops], np.where(c.a1[ops] >= 0, c.a1[ops], 0)
-    consts = np.flatnonzero(c.op == P.CONST)
+def _scan_interpreter(c: Circuit) -> Callable:
+    # the same interpreter the property tests compile once, given this circuit as its program
+    prog = padded_program(c, c.n_slots + 1, c.l, c.n_outputs)
 
     def f(x: object) -> object:
-        buf = jnp.zeros(c.n_slots, dtype=jnp.float64)
-        buf = buf.at[:c.l].set(jnp.asarray(x)).at[consts].set(c.consts[consts])
-
-        def body(buf: object, node: tuple) -> tuple:
-            i, w, j, k = node
-            return buf.at[i].set(lax.switch(w, branches, buf[j], buf[k])), None
-
-        buf, _ = lax.scan(body, buf, (ops, which, a0, a1))
-        out = buf[c.outputs]
+        out = interpret(x, prog)
         return out[0] if c.n_outputs == 1 else out
 
     return f

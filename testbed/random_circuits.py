@@ -114,8 +114,9 @@ class Builder:
             return j
         if self.rational:  # j / (j^2 + 1) lies in [-1/2, 1/2]
             den = self._emit("add", self._emit("mul", j, j), self.const(1.0))
-            self.op_iv_override(self._emit("div", j, den), (-0.5, 0.5))
-            return len(self.op) - 1
+            i = self._emit("div", j, den)
+            self.iv[i] = (-0.5, 0.5)  # interval arithmetic alone cannot see j / (j^2 + 1) is bounded
+            return i
         return self._emit("tanh", j)
 
     def _positive(self, j: int, via: str) -> int:
@@ -124,9 +125,6 @@ class Builder:
             j = self._squash(j, 1.0)
             return self._emit("add", self._emit("mul", j, j), self.const(1.0))
         return self._emit("exp", self._emit(via, j))
-
-    def op_iv_override(self, i: int, iv: tuple) -> None:
-        self.iv[i] = iv
 
     def apply(self, name: str, j: int, k: int = -1) -> int:
         """Emit name(v_j[, v_k]) after mapping the arguments into the safe domain."""

@@ -80,12 +80,15 @@ def hvp_circuit(c: Circuit) -> Circuit:
     return jvp_circuit(grad(c))
 
 
-def _nonfinite_adjoint(c: Circuit, adj: np.ndarray) -> None:
-    bad = ~np.isfinite(adj.reshape(len(adj), -1)).all(axis=1)
+def _check_sweep(c: Circuit, vals: np.ndarray, sweep: str) -> None:
+    """No non-finite cotangent or tangent: name the slot where the sweep first met one."""
+    bad = ~np.isfinite(vals.reshape(len(vals), -1)).all(axis=1)
     if bad.any():
-        i = int(np.flatnonzero(bad)[-1])  # the reverse sweep meets the last slot first
-        raise NonFiniteError(f"the reverse sweep overflowed: the cotangent of "
-                             f"{c._name(i)} = {P.NAMES[c.op[i]]} is not finite")
+        rows = np.flatnonzero(bad)
+        i = int(rows[-1] if sweep == "reverse" else rows[0])  # reverse meets the last slot first
+        what = "cotangent" if sweep == "reverse" else "tangent"
+        raise NonFiniteError(f"the {sweep} sweep overflowed: the {what} of {c._name(i)} = "
+                             f"{P.NAMES[c.op[i]]} is not finite")
 
 
 def _dense(vals: list, zero: object) -> np.ndarray:
@@ -118,7 +121,7 @@ def vjp(c: Circuit, x: object, u: object) -> tuple:
         adj = _dense(E.reverse_seq(c, v, list(U) if batched else U.tolist()),
                      np.zeros(X.shape[1:]))
         vals = np.array(v, dtype=np.float64)
-    _nonfinite_adjoint(c, adj)
+    _check_sweep(c, adj, "reverse")
     g = adj[:c.l]
     return E.outputs_of(c, vals, batched), (g.T.copy() if batched else g.copy())
 
@@ -146,15 +149,8 @@ def jvp(c: Circuit, x: object, v: object) -> tuple:
         zero = np.zeros(X.shape[1]) if rows else 0.0
         t = np.array(E.tangent_seq(c, vv, list(V) if rows else V.tolist(), zero), dtype=np.float64)
         vals = np.array(vv, dtype=np.float64)
-    _nonfinite_tangent(c, t)
+    _check_sweep(c, t, "tangent")
     return E.outputs_of(c, vals, batched), E.outputs_of(c, t, batched)
-
-
-def _nonfinite_tangent(c: Circuit, t: np.ndarray) -> None:
-    bad = ~np.isfinite(t.reshape(len(t), -1)).all(axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise NonFiniteError(f"the tangent sweep overflowed at {c._name(i)} = {P.NAMES[c.op[i]]}")
 
 
 def hvp(c: Circuit, x: object, v: object) -> np.ndarray:
