@@ -339,6 +339,7 @@ def _jax_mlp(net: testbed.nn.Network, x: np.ndarray, y: np.ndarray, grads: objec
     run = median_walls({"g": lambda: jax.block_until_ready(fn(net.W, net.b, x, y))}, budget)["g"]
     err = max(float(np.max(np.abs(np.asarray(a) - e))) / max(1.0, float(np.max(np.abs(e))))
               for a, e in zip([*gW, *gb], [*grads.dW, *grads.db], strict=True))
+    # 1e-9 as in jax_timed: BLAS and XLA sum the batch in different orders (the suite checks 1e-10)
     return {"wall_jax_compile": compile_s, "wall_jax_grad": run, "jax_agrees": err <= 1e-9}
 
 

@@ -261,6 +261,7 @@ def test_network_finite_differences_take_l_plus_one_evaluations():
     exact = np.concatenate([p.ravel() for W, b in zip(grads.dW, grads.db, strict=True)
                             for p in (W, b)])
     assert evals == net.n_params + 1
+    # a forward difference (h ~ sqrt(eps)) is good to ~1e-8 per entry; 1e-6 leaves room for |f''|
     np.testing.assert_allclose(g, exact, atol=1e-6)
     np.testing.assert_array_equal(testbed.nn.ravel_params(net), before)  # net left untouched
 
