@@ -67,6 +67,37 @@ class Circuit:
         codes, n = np.unique(self.op[self.op > P.CONST], return_counts=True)
         return {P.NAMES[c]: int(k) for c, k in zip(codes, n, strict=True)}
 
+    # --- outputs -----------------------------------------------------------------------------------
+    def output(self, index: int | Sequence[int]) -> Circuit:
+        """The circuit of output `index` alone, or of outputs index[0], index[1], ... in that order.
+
+        It keeps the l inputs (so it takes the same x) and only the slots those outputs depend on:
+        slot i is kept iff it is an input or an output's argument chain reaches it. Slot order is
+        preserved, so the result is again topologically ordered; levels do not change. For a
+        gradient circuit G = grad(c), G.output(i) computes d f / d x_i, and grad(G.output(i)) is
+        row i of the Hessian (reverse over reverse).
+        """
+        picks = _output_indices(index, self.n_outputs)
+        roots = self.outputs[picks]
+        live = np.zeros(self.n_slots, dtype=bool)
+        live[:self.l] = True
+        live[roots] = True
+        # one backward pass over slots in reverse order: a live slot makes its arguments live
+        # (arguments are earlier slots, so each is decided before it is visited)
+        keep = live.tolist()
+        for i, j, k in zip(range(self.n_slots - 1, self.l - 1, -1), self.a0[:self.l - 1:-1].tolist(),
+                           self.a1[:self.l - 1:-1].tolist(), strict=True):
+            if keep[i]:
+                if j >= 0:
+                    keep[j] = True
+                if k >= 0:
+                    keep[k] = True
+        kept = np.flatnonzero(keep)
+        new = np.full(self.n_slots + 1, -1, dtype=np.int64)  # new[-1] = -1 maps "no argument"
+        new[kept] = np.arange(len(kept))
+        return Circuit(self.l, self.op[kept], new[self.a0[kept]], new[self.a1[kept]],
+                       self.consts[kept], new[roots], self.level[kept])
+
     # --- evaluation --------------------------------------------------------------------------------
     def __call__(self, x: object) -> float | np.ndarray:
         from .evaluate import evaluate
@@ -148,6 +179,21 @@ def _validate(c: Circuit) -> None:
     if bad.size:
         raise CircuitError(f"output {int(bad[0])} refers to slot {int(c.outputs[bad[0]])}, "
                            f"outside 0..{n - 1}")
+
+
+def _output_indices(index: object, k: int) -> list[int]:
+    many = isinstance(index, (list, tuple, np.ndarray))
+    picks = list(np.asarray(index).reshape(-1).tolist()) if isinstance(index, np.ndarray) else (
+        list(index) if many else [index])
+    if many and not picks:
+        raise CircuitError("output() needs at least one output index, got an empty sequence")
+    for i in picks:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"output indices must be integers, got {type(i).__name__} {i!r}")
+        if not 0 <= i < k:
+            raise CircuitError(f"output index {i} is out of range: this circuit has {k} output(s), "
+                               f"valid indices 0..{k - 1}")
+    return [int(i) for i in picks]
 
 
 def _levels(c: Circuit) -> np.ndarray:

@@ -1,0 +1,110 @@
+"""The engine's public surface: picking outputs, entry-point errors, and what `import testbed` loads."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support import assert_close, scale_of
+
+import testbed
+from testbed import primitives as P
+from testbed.strategies import circuits, circuits_with_points, points
+
+# --- Circuit.output --------------------------------------------------------------------------------
+
+
+def _only_live_nodes(c):
+    """Every operation or constant slot of c is an output or an argument of a later slot."""
+    used = np.zeros(c.n_slots, dtype=bool)
+    used[c.outputs] = True
+    used[c.a0[c.a0 >= 0]] = True
+    used[c.a1[c.a1 >= 0]] = True
+    return bool(used[c.l:].all())
+
+
+@given(circuits(max_outputs=3).flatmap(
+    lambda c: st.tuples(st.just(c), points(c.l),
+                        st.lists(st.integers(0, c.n_outputs - 1), min_size=1, max_size=4))))
+def test_output_values_equal_the_original_outputs(args):
+    c, x, picks = args
+    full = np.atleast_1d(c(x))
+    for i in range(c.n_outputs):
+        ci = c.output(i)
+        assert ci.l == c.l and ci.n_outputs == 1 and _only_live_nodes(ci)
+        # the same operations in the same order; 1e-14 and the floor only because the pruned circuit
+        # may run on the other executor (numpy's libm and math's differ by an ulp)
+        assert_close(ci(x), full[i], scale_of((c, x)), rtol=1e-14, what=f"output {i}")
+    cs = c.output(picks)
+    assert cs.n_outputs == len(picks) and _only_live_nodes(cs)
+    assert_close(np.atleast_1d(cs(x)), full[picks], scale_of((c, x)), rtol=1e-14, what=f"outputs {picks}")
+    assert c.output(list(range(c.n_outputs))).size <= c.size
+
+
+@given(circuits_with_points(max_inputs=3, max_nodes=10))
+def test_grad_of_grad_through_output_is_the_hessian(cxv):
+    c, x, _ = cxv
+    G = testbed.grad(c)
+    g = np.atleast_1d(G(x))
+    H = testbed.hessian(c, x)  # forward over reverse: l jvp sweeps through grad(c)
+    for i in range(c.l):
+        Gi = G.output(i)
+        assert_close(Gi(x), g[i], scale_of((G, x)), rtol=1e-14, what=f"grad output {i}")
+        # reverse over reverse, a different path to the same row: the floor is the magnitude of
+        # the intermediate values of both sweeps (libm differs by an ulp between the paths' ops)
+        row = np.atleast_1d(testbed.grad(Gi)(x))
+        assert_close(row, H[i], scale_of((testbed.grad(Gi), x), (G, x)), what=f"grad(grad)[{i}]")
+
+
+def test_output_prunes_what_the_outputs_do_not_use():
+    def f(x):
+        a = testbed.sin(x[0])
+        for _ in range(9):
+            a = testbed.sin(a)          # 10 nodes used by output 0 only
+        b = x[1] * 3.0                  # 1 node (and a constant) used by output 1 only
+        return a, b, a + b              # output 2 uses everything: 12 nodes
+
+    c = testbed.trace(f, 2)
+    assert c.size == 12
+    assert [c.output(i).size for i in range(3)] == [10, 1, 12]
+    assert c.output([1, 0]).size == 11
+    assert c.output(1).n_slots == 2 + 1 + 1  # two inputs (always kept), the constant, the mul
+    assert c.output(0).l == 2  # x1 unused, still an input
+
+
+def test_output_of_a_million_node_chain():
+    # sin(sin(...sin(x0))) and 2 * x0: built from arrays, since only `output` is under test
+    n = 10**6
+    op = np.full(n + 3, P.SIN.code, dtype=np.int8)
+    op[0], op[n + 1] = P.INPUT, P.CONST
+    op[n + 2] = P.MUL.code
+    a0 = np.arange(-1, n + 2)
+    a0[0], a0[n + 1], a0[n + 2] = -1, -1, 0
+    a1 = np.full(n + 3, -1)
+    a1[n + 2] = n + 1
+    consts = np.zeros(n + 3)
+    consts[n + 1] = 2.0
+    level = np.concatenate([np.arange(n + 1), [0, 1]])
+    c = testbed.Circuit(1, op, a0, a1, consts, [n, n + 2], level)
+    assert c.output(1).size == 1 and c.output(1)(np.array([1.5])) == 3.0
+    assert c.output(0).size == n
+    assert c.output([1, 0]).n_slots == n + 3
+
+
+@pytest.mark.parametrize("bad", [2, 3, -1, -3, [0, 2], (5,)])
+def test_output_index_out_of_range(bad):
+    c = testbed.trace(lambda x: (x[0] * x[1], x[0] + x[1]), 2)
+    with pytest.raises(testbed.CircuitError, match=r"out of range: .* 2 output\(s\), valid indices 0\.\.1"):
+        c.output(bad)
+
+
+@pytest.mark.parametrize("bad", [True, 1.0, "0", None, [0, 1.0], [False]])
+def test_output_index_of_the_wrong_type(bad):
+    c = testbed.trace(lambda x: (x[0] * x[1], x[0] + x[1]), 2)
+    with pytest.raises(TypeError, match="integers"):
+        c.output(bad)
+
+
+def test_output_needs_an_index():
+    c = testbed.trace(lambda x: (x[0] * x[1], x[0] + x[1]), 2)
+    with pytest.raises(testbed.CircuitError, match="at least one"):
+        c.output([])
