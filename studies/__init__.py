@@ -26,13 +26,25 @@ Adding a study
    - `aggregate(raw, quick) -> DataFrame`: the concatenated cell frames (grid order) -> main table.
    - `claims(table, quick) -> DataFrame`: built with `studies._claims.claim(...)` and
      `claims_table(NAME, rows, quick)`, one row per claim with columns
-     study, claim, where, measured, expected, verdict (PASSED/FAILED), mode (quick/full).
+     study, id, claim, where, measured, expected, verdict, reason, mode. Each claim has a short
+     kebab-case `id` unique within the study (the README shows `NAME.id`). A claim about a
+     fitted or estimated figure passes its 95% interval and the tolerance,
+     `claim(..., id="fd-linear-in-l", interval=(lo, hi), tolerance=(0.9, 1.1))`, and gets
+     PASSED / FAILED / INCONCLUSIVE from the one rule `studies._claims.interval_verdict`; an
+     exact or logical claim passes `holds` (a bool). A claim that quick mode is too small to
+     decide passes `quick_undecidable=quick` (INCONCLUSIVE in quick mode, never FAILED).
      The verdict must be computed from `table` alone, so that a doctored table flips it; a claim
      whose data is missing is FAILED, never left out.
    - `plot(table, fig)`: draw on the given matplotlib Figure (Agg; set its size if needed).
    - optional `summarise(table) -> DataFrame`: a short table for NAME.md and the README.
    - `timed=True` if claims rest on wall-clock times (the determinism test then compares only
-     the non-wall columns of the tables, not the claims).
+     the non-wall columns of the tables, not the claims); then optionally
+     `remeasure(params, attempt) -> dict | None` and `remeasure_budget_s`: an INCONCLUSIVE claim
+     makes the runner re-run the cells with the params `remeasure` returns (more repetitions),
+     pool the new rows with the old, aggregate and claim again, within the budget
+     (`studies._runner.run_study`).
+   - optional `reproducibility`: which columns can differ in the last bits between machines or
+     BLAS builds, and why (printed in the results README).
 2. Add one line to `REGISTRY` below: `"NAME": "studies.NAME"`.
 3. Test it in --quick mode: `tests/test_studies.py` shows the pattern (list the study and its
    required columns in REQUIRED_COLUMNS there, or in a test file of its own as

@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import datetime
 import gc
 import logging
 import multiprocessing
 import os
+import platform
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pandas as pd
 
+from ._claims import INCONCLUSIVE, VERDICTS
 from ._study import Study, StudyResult
 
 SCHEDULER_TIMEOUT_S = 5.0
@@ -67,12 +72,44 @@ def make_executor(workers: int | None = None, scheduler: str | None = None,
     _limit_blas_threads(workers)
     # spawn, not fork: the parent may have imported JAX (threads), which fork would copy half-done
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_watch_parent,
+                                initargs=(os.getpid(),)) as ex:
         try:
             yield ex
         except BaseException:
             ex.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+WATCHDOG_INTERVAL_S = 0.5
+
+
+def _watch_parent(parent: int) -> None:
+    """Worker initializer: exit as soon as the process that started the pool is gone.
+
+    A worker blocked in a long cell would otherwise outlive a parent killed with SIGKILL (which
+    runs no clean-up). A daemon thread polls os.getppid(): when the parent dies the worker is
+    re-parented, so its parent id changes (POSIX). On Linux the kernel also sends SIGKILL at the
+    parent's death (prctl PR_SET_PDEATHSIG), which needs no thread to get the GIL.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass  # the polling thread below still ends the worker
+    if os.getppid() != parent:  # the parent died before this worker started
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_INTERVAL_S)
+        os._exit(1)  # no clean-up: the parent, who would collect the results, is gone
+
+    threading.Thread(target=watch, name="testbed-parent-watchdog", daemon=True).start()
 
 
 def _probe(address: str, timeout: float) -> None:
@@ -153,17 +190,94 @@ def run_cells(study: Study, cells: list[dict], seed: int, executor: cf.Executor,
     return frames, walls  # type: ignore[return-value]
 
 
+def _verdicts(claims: pd.DataFrame) -> dict[str, int]:
+    return {v: int((claims["verdict"] == v).sum()) for v in VERDICTS}
+
+
 def run_study(study: Study, *, quick: bool, seed: int, executor: cf.Executor,
               progress: bool | None = None) -> StudyResult:
-    """Run the grid, aggregate, evaluate the claims: the tables, not yet written anywhere."""
+    """Run the grid, aggregate, evaluate the claims: the tables, not yet written anywhere.
+
+    A timed study with a `remeasure` whose claims include an INCONCLUSIVE one is re-measured:
+    attempt k = 1, 2, ... runs the cells `remeasure(params, k)` returns (skipping None), appends
+    their rows to the raw rows, aggregates and claims again; it stops when no claim is
+    inconclusive or when the attempts so far have used `remeasure_budget_s` (an attempt is started
+    only while the budget is not spent, so the last one may overrun it by its own length).
+    meta["remeasure"] records the attempts, the budget and the seconds used.
+    """
     t0 = time.perf_counter()
     cells = study.grid(quick)
     frames, walls = run_cells(study, cells, seed, executor, progress)
     raw = pd.concat(frames, ignore_index=True)
     table = study.aggregate(raw, quick)
     claims = study.claims(table, quick)
+    meta_remeasure = None
+    if study.timed and study.remeasure is not None:
+        before = _verdicts(claims)
+        attempts, used = 0, 0.0
+        while (claims["verdict"] == INCONCLUSIVE).any() and used < study.remeasure_budget_s:
+            more = [p for p in (study.remeasure(dict(c), attempts + 1) for c in cells)
+                    if p is not None]
+            if not more:
+                break
+            t1 = time.perf_counter()
+            new_frames, new_walls = run_cells(study, more, seed, executor, progress)
+            attempts += 1
+            walls += new_walls
+            raw = pd.concat([raw, *new_frames], ignore_index=True)
+            table = study.aggregate(raw, quick)
+            claims = study.claims(table, quick)
+            used += time.perf_counter() - t1
+        meta_remeasure = {"attempts": attempts, "budget_s": study.remeasure_budget_s,
+                          "used_s": round(used, 2), "verdicts_before": before,
+                          "verdicts_after": _verdicts(claims)}
     summary = study.summarise(table) if study.summarise is not None else None
     meta = {"study": study.name, "title": study.title, "where": study.where, "quick": quick,
             "seed": seed, "cells": len(cells), "wall_s": round(time.perf_counter() - t0, 2),
-            "cell_wall_s_sum": round(sum(walls), 2)}
+            "cell_wall_s_sum": round(sum(walls), 2), "environment": environment()}
+    if meta_remeasure is not None:
+        meta["remeasure"] = meta_remeasure
     return StudyResult(study, table, claims, summary, meta)
+
+
+def _blas() -> str:
+    # numpy >= 1.26 describes its build as a dict; older ones only print it
+    try:
+        deps = np.show_config(mode="dicts")["Build Dependencies"]
+        blas = deps.get("blas", {})
+        text = " ".join(str(blas.get(k, "")) for k in ("name", "version")).strip()
+        return text or "unknown"
+    except Exception:  # noqa: BLE001 (a missing description is "unknown", not a failed run)
+        return "unknown"
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS tells, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def environment() -> dict:
+    """What the figures were measured with: python, numpy, jax, blas, cpu, cores, date (UTC)."""
+    try:
+        from importlib.metadata import version
+
+        jax_version = version("jax")
+    except Exception:  # noqa: BLE001 (jax not installed: say so rather than fail the run)
+        jax_version = "not installed"
+    return {"python": platform.python_version(), "numpy": np.__version__, "jax": jax_version,
+            "blas": _blas(), "cpu": _cpu(), "cores": usable_cores(),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -6,6 +6,9 @@ A study module defines one `STUDY = Study(...)`. The runner calls, in order:
     rows_i = cell(params_i, seed)           # one DataFrame per cell, run on any executor
     table  = aggregate(concat(rows), quick) # the main table, written to results/NAME.csv
     claims = claims(table, quick)           # one row per claim (see studies._claims)
+    # a timed study with an INCONCLUSIVE claim and a `remeasure`: re-run cells with more
+    # repetitions, pool the new raw rows with the old ones, aggregate and claim again, while
+    # claims stay inconclusive and `remeasure_budget_s` lasts (see studies._runner.run_study)
     summary = summarise(table)              # optional short table for NAME.md and the README
     plot(table, fig)                        # draws on a matplotlib Figure
 
@@ -39,6 +42,16 @@ class Study:
     # True when claims rest on wall-clock times: then only the tables' non-wall columns are
     # reproducible, and the determinism test skips the claims table
     timed: bool = False
+    # Re-measurement of an inconclusive timing claim (timed studies only). remeasure(params,
+    # attempt) -> the params of one more measurement of that cell (attempt = 1, 2, ...: e.g. more
+    # repetitions, and the attempt in the params so that the cell draws its own seeds), or None
+    # when this cell needs none. The new cells' rows are appended to the raw rows, so `aggregate`
+    # must pool rows that measure the same point (group by the point, not by the cell).
+    remeasure: Callable[[dict, int], dict | None] | None = None
+    remeasure_budget_s: float = 0.0  # wall seconds re-measurement may take in all, per run
+    # Which columns can differ in the last bits between machines or BLAS builds, and why: shown in
+    # the results README's reproducibility section ("" = nothing beyond the wall-time columns).
+    reproducibility: str = ""
 
 
 @dataclass
