@@ -8,6 +8,7 @@
     Hv = testbed.hvp(c, x, np.ones(3))            # O(N + l): forward mode through grad(c)
 """
 
+from . import curvature
 from .check import check_grads
 from .circuit import Circuit, Tracer, from_nodes, trace
 from .costs import op_counts
@@ -28,6 +29,9 @@ from .transforms import (
     hessian,
     hvp,
     hvp_circuit,
+    jacfwd,
+    jacobian,
+    jacrev,
     jvp,
     jvp_circuit,
     value_and_grad,
@@ -35,9 +39,10 @@ from .transforms import (
 )
 
 __all__ = [
-    "OPS", "Circuit", "CircuitError", "DomainError", "GradientCheckError", "NonFiniteError",
+    "OPS", "Circuit", "curvature", "CircuitError", "DomainError", "GradientCheckError", "NonFiniteError",
     "ShapeError", "TestbedError", "TraceError", "Tracer", "check_grads", "cos", "exp", "fd_grad",
-    "from_nodes", "grad", "hessian", "hvp", "hvp_circuit", "jvp", "jvp_circuit", "log", "op_counts",
+    "from_nodes", "grad", "hessian", "hvp", "hvp_circuit", "jacfwd", "jacobian", "jacrev", "jvp",
+    "jvp_circuit", "log", "op_counts",
     "relu", "sigmoid", "sin", "step", "tanh", "to_jax", "trace", "value_and_grad", "vjp",
 ]
 __version__ = "0.1.0"

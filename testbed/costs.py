@@ -16,20 +16,27 @@ import numpy as np
 
 from . import primitives as P
 from .circuit import Circuit, Tracer, _Builder
+from .errors import TestbedError
 
-MODES = ("forward", "grad", "vjp", "jvp", "hvp", "hessian", "fd_forward", "fd_central")
+MODES = ("forward", "grad", "vjp", "jvp", "hvp", "hessian", "jacfwd", "jacrev", "jacobian",
+         "fd_forward", "fd_central")
 
 
-def _rule_cost(rule: object, n_args: int) -> Counter:
+def _trace_rule(rule: object, n_args: int) -> tuple[Counter, tuple]:
+    """The ops a rule writes when applied to tracers, and what it returns."""
     b = _Builder(n_args)
-    rule(*(Tracer(b, i) for i in range(n_args)))
-    return Counter(P.NAMES[o] for o in b.op[n_args:] if o > P.CONST)
+    out = rule(*(Tracer(b, i) for i in range(n_args)))
+    return Counter(P.NAMES[o] for o in b.op[n_args:] if o > P.CONST), out
 
 
+_VJP_TRACED = {p.name: _trace_rule(p.vjp, 2 + p.arity) for p in P.TABLE.values()}
 #: ops written by each primitive's reverse rule (g, ans, *args) and forward rule (ans, *args, *t)
-VJP_COST: dict[str, Counter] = {p.name: _rule_cost(p.vjp, 2 + p.arity) for p in P.TABLE.values()}
+VJP_COST: dict[str, Counter] = {name: cost for name, (cost, _) in _VJP_TRACED.items()}
 JVP_COST: dict[str, Counter] = {
-    p.name: _rule_cost(p.jvp, 1 + 2 * p.arity) if p.jvp else Counter() for p in P.TABLE.values()}
+    p.name: _trace_rule(p.jvp, 1 + 2 * p.arity)[0] if p.jvp else Counter() for p in P.TABLE.values()}
+#: which arguments each primitive's reverse rule passes a cotangent to (a None it returns: none)
+VJP_PASSES: dict[str, tuple[bool, ...]] = {
+    name: tuple(a is not None for a in out) for name, (_, out) in _VJP_TRACED.items()}
 
 
 def _scale(counts: dict, k: int) -> Counter:
@@ -39,10 +46,12 @@ def _scale(counts: dict, k: int) -> Counter:
 def grad_counts(c: Circuit) -> Counter:
     """Forward ops + the rule of every live slot + one add per extra contribution to a slot.
 
-    Live: reached by a nonzero cotangent from the outputs (step passes none; constants take none).
+    Live: reached by a cotangent from the outputs (constants take none, and a rule that returns
+    None for an argument passes it none).
     """
     n, l = c.n_slots, c.l
     op, A0, A1 = c.op.tolist(), c.a0.tolist(), c.a1.tolist()
+    passes = {p.code: VJP_PASSES[p.name] for p in P.TABLE.values()}
     received = [0] * n
     for o in c.outputs.tolist():
         received[o] += 1
@@ -51,10 +60,8 @@ def grad_counts(c: Circuit) -> Counter:
         if not received[i] or op[i] == P.CONST:
             continue
         live_codes.append(op[i])
-        if op[i] == P.STEP.code:
-            continue
-        for a in (A0[i], A1[i]):
-            if a >= 0 and op[a] != P.CONST:
+        for a, passed in zip((A0[i], A1[i]), passes[op[i]], strict=False):  # stops at the arity
+            if passed and a >= 0 and op[a] != P.CONST:
                 received[a] += 1
     total = Counter(c.counts())
     codes, k = np.unique(np.array(live_codes, dtype=np.int64), return_counts=True)
@@ -68,7 +75,7 @@ def grad_counts(c: Circuit) -> Counter:
 
 def jvp_counts(counts: dict[str, int]) -> Counter:
     """Forward-mode sweep over a circuit with these op counts: its own ops + the tangent rule of
-    every operation (a step's tangent is 0: no ops)."""
+    every operation (a primitive without a jvp rule has a zero tangent: no ops)."""
     total = Counter(counts)
     for name, m in counts.items():
         total.update(_scale(JVP_COST[name], m))
@@ -83,8 +90,14 @@ def op_counts(c: Circuit, mode: str) -> dict[str, int]:
     jvp         forward + tangent sweep
     hvp         tangent sweep through the gradient circuit (forward + reverse + their tangents)
     hessian     l HVPs
+    jacfwd      l jvps;  jacrev  k vjps (k outputs);  jacobian  the cheaper of the two (by total)
     fd_forward  (l + 1) N;  fd_central  2 l N
     """
+    if not isinstance(c, Circuit):
+        raise TypeError(f"op_counts needs a testbed Circuit as its first argument, got "
+                        f"{type(c).__name__} {c!r:.40}")
+    if mode == "jacobian":
+        mode = jacobian_mode(c)
     if mode == "forward":
         out = Counter(c.counts())
     elif mode in ("grad", "vjp"):
@@ -95,15 +108,26 @@ def op_counts(c: Circuit, mode: str) -> dict[str, int]:
         out = jvp_counts(grad_counts(c))
     elif mode == "hessian":
         out = _scale(jvp_counts(grad_counts(c)), c.l)
+    elif mode == "jacfwd":
+        out = _scale(jvp_counts(c.counts()), c.l)
+    elif mode == "jacrev":
+        out = _scale(grad_counts(c), c.n_outputs)
     elif mode == "fd_forward":
         out = _scale(c.counts(), c.l + 1)
     elif mode == "fd_central":
         out = _scale(c.counts(), 2 * c.l)
     else:
-        from .errors import TestbedError
-
         raise TestbedError(f"unknown cost mode {mode!r}; known: {', '.join(MODES)}")
     return dict(sorted(out.items()))
+
+
+def jacobian_mode(c: Circuit) -> str:
+    """"jacfwd" (l tangent sweeps) or "jacrev" (k reverse sweeps), whichever costs fewer operations
+    in all; "jacfwd" on a tie."""
+    if "jacobian_mode" not in c._cache:
+        fwd, rev = total(op_counts(c, "jacfwd")), total(op_counts(c, "jacrev"))
+        c._cache["jacobian_mode"] = "jacrev" if rev < fwd else "jacfwd"
+    return c._cache["jacobian_mode"]
 
 
 def total(counts: dict[str, int]) -> int:

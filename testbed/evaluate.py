@@ -1,36 +1,74 @@
 """Sweeps over a circuit: forward (values), reverse (cotangents) and tangent (forward mode).
 
-Two executors compute the same sweeps:
-  level-vectorised  slots grouped by (level, primitive); one numpy call evaluates a whole group.
-                    Used when groups are large (wide circuits): a 10^6-node circuit of depth ~50
-                    costs ~10^3 numpy calls instead of 10^6 Python steps.
-  sequential        one Python step per slot, in slot order. Used for deep circuits, whose levels
-                    hold a node or two each. Its loops are generic in the value type: Python floats
-                    (the `math` implementations), numpy rows (a batch) or tracers -- run on tracers,
-                    the reverse sweep *is* `grad`: it writes the gradient circuit.
-Both visit slots in an order in which every argument precedes its use, iteratively: no recursion.
+The three public sweeps, each over every slot i of the circuit, in an order in which every argument
+precedes its use (iteratively: no recursion):
+  forward(c, X)      v_i = prim_i(v_j, v_k), the inputs v_0..v_{l-1} = x
+  reverse(c, v, U)   adj_i = sum over the uses m of slot i of vjp_m(adj_m, v_m, ...)_i, with the
+                     outputs seeded adj_o = u_o: the adjoints (cotangents), adj_{0..l-1} = u^T J
+  tangent(c, v, T)   t_i = sum over the arguments j of slot i of (d v_i / d v_j) t_j, the inputs
+                     t_{0..l-1} = v: the tangents, t_outputs = J v
+Each takes `executor`, one of
+  "vectorised"  slots grouped by (level, primitive); one numpy call evaluates a whole group. A
+                10^6-node circuit of depth ~50 costs ~10^3 numpy calls instead of 10^6 Python steps.
+  "sequential"  one Python step per slot, in slot order. Its loops are generic in the value type:
+                Python floats (the `math` implementations), numpy rows (a batch) or tracers -- run on
+                tracers, the reverse sweep *is* `grad`: it writes the gradient circuit.
+  "auto"        (the default) vectorised when the average (level, primitive) group has >= 16 slots
+                (wide circuits), sequential otherwise (deep circuits, whose levels hold a node or two).
+Both executors compute the same numbers (the tests run every JAX cross-validation on both).
+
+`counting()` records what the sweeps actually ran, for the studies of cost.
 """
 
 from __future__ import annotations
 
+import numbers
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import primitives as P
-from .circuit import Circuit
 from .errors import DomainError, NonFiniteError, ShapeError, TestbedError
 
+if TYPE_CHECKING:
+    from .circuit import Circuit
+
+EXECUTORS = ("auto", "sequential", "vectorised")
 _MIN_GROUP = 16  # average group size below which numpy call overhead loses to a Python loop
 
 
 # --- inputs ----------------------------------------------------------------------------------------
 
 
+def as_real(a: object, name: str) -> np.ndarray:
+    """a as a float64 array, refusing what would convert silently to a wrong number.
+
+    Accepted: real floats and integers (and arrays of them). Refused with a ShapeError naming
+    `name`: complex numbers (their imaginary part would be dropped), strings ("1.5" would parse),
+    booleans (True would be 1.0: almost always a mistake for a point or a direction) and any
+    other object.
+    """
+    A = np.asarray(a)
+    kind = A.dtype.kind
+    if kind == "O":
+        bad = next((e for e in A.flat if isinstance(e, bool) or not isinstance(e, numbers.Real)), None)
+        if bad is not None:
+            raise ShapeError(f"{name} must be a real float array; it holds {type(bad).__name__} "
+                             f"{bad!r}")
+    elif kind not in "iuf":
+        what = {"c": "complex", "b": "bool", "U": "string", "S": "bytes"}.get(kind, str(A.dtype))
+        raise ShapeError(f"{name} must be a real float array, got a {what} array "
+                         f"(dtype {A.dtype})" + (": the imaginary part would be dropped"
+                                                 if kind == "c" else ""))
+    return A.astype(np.float64)
+
+
 def as_points(c: Circuit, x: object, name: str = "x") -> tuple[np.ndarray, bool]:
     """Validate x of shape (l,) or (B, l); return it as (l,) or (l, B) float64 and `batched`."""
-    try:
-        X = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ShapeError(f"{name} must be a real array of shape ({c.l},) or (B, {c.l}): {e}") from None
+    X = as_real(x, name)
     if X.ndim not in (1, 2) or X.shape[-1] != c.l or (X.ndim == 2 and X.shape[0] == 0):
         raise ShapeError(f"{name} has shape {X.shape}; this circuit has l={c.l} inputs, so {name} "
                          f"must have shape ({c.l},) or (B, {c.l}) with B >= 1")
@@ -41,7 +79,7 @@ def as_points(c: Circuit, x: object, name: str = "x") -> tuple[np.ndarray, bool]
     return (X.T.copy() if X.ndim == 2 else X), X.ndim == 2
 
 
-# --- plans -----------------------------------------------------------------------------------------
+# --- plans and the choice of executor --------------------------------------------------------------
 
 
 class _Vec:
@@ -67,61 +105,135 @@ class _Seq:
         self.is_const = (c.op == P.CONST).tolist()
 
 
+def _grouping(c: Circuit) -> tuple[np.ndarray, np.ndarray]:
+    """The operation slots sorted by (level, opcode), and where each group starts."""
+    ops = np.flatnonzero(c.op > P.CONST)
+    key = c.level[ops] * 64 + c.op[ops]
+    order = np.argsort(key, kind="stable")
+    ops, key = ops[order], key[order]
+    return ops, np.flatnonzero(np.diff(key)) + 1
+
+
+def executor_of(c: Circuit, executor: str = "auto") -> str:
+    """The executor that runs c: `executor` itself, or for "auto" the one the group sizes pick."""
+    if not isinstance(executor, str) or executor not in EXECUTORS:
+        raise TestbedError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}, "
+                           f"got {executor!r}")
+    if executor != "auto":
+        return executor
+    if "executor" not in c._cache:
+        ops, cuts = _grouping(c)
+        wide = ops.size == 0 or ops.size / (len(cuts) + 1) >= _MIN_GROUP
+        c._cache["executor"] = "vectorised" if wide else "sequential"
+    return c._cache["executor"]
+
+
 def vec_plan(c: Circuit) -> _Vec | None:
-    """The level-vectorised plan, or None when the circuit is too deep for it to pay."""
+    """The level-vectorised plan if "auto" picks it for c, else None."""
+    return _vec(c) if executor_of(c) == "vectorised" else None
+
+
+def _vec(c: Circuit) -> _Vec:
     if "vec" not in c._cache:
-        ops = np.flatnonzero(c.op > P.CONST)
-        key = c.level[ops] * 64 + c.op[ops]
-        order = np.argsort(key, kind="stable")
-        ops, key = ops[order], key[order]
-        cuts = np.flatnonzero(np.diff(key)) + 1
-        ok = ops.size == 0 or ops.size / (len(cuts) + 1) >= _MIN_GROUP
-        c._cache["vec"] = _Vec(c, ops, cuts) if ok else None
+        c._cache["vec"] = _Vec(c, *_grouping(c))
     return c._cache["vec"]
 
 
 def seq_plan(c: Circuit) -> _Seq:
+    """Per-slot lists of primitives, arguments and constants (the sequential executor's plan)."""
     if "seq" not in c._cache:
         c._cache["seq"] = _Seq(c)
     return c._cache["seq"]
 
 
+# --- counting what the sweeps ran ------------------------------------------------------------------
+
+_COUNTERS: list[Counter] = []  # the open counting() blocks, innermost last
+
+
+@contextmanager
+def counting() -> Iterator[Counter]:
+    """Count the scalar rule applications that the sweeps inside the block actually execute.
+
+    Yields a Counter with keys "forward:<prim>", "reverse:<prim>", "tangent:<prim>": how many times
+    the primitive's implementation, vjp rule or jvp rule was applied to one scalar (nodes x batch
+    points). The vectorised executor adds len(group) * B per (level, primitive) group it runs; the
+    sequential one counts the slots its loops visit: every operation forward, the live slots (those
+    a cotangent reaches) in reverse, every operation whose primitive has a jvp rule in the tangent
+    sweep. Sweeps that write circuits (grad, jvp_circuit on tracers) are not counted: they run no
+    rule on numbers. Blocks may nest; each counts everything run inside it. Outside any block the
+    sweeps only test one empty list.
+    """
+    counter: Counter = Counter()
+    _COUNTERS.append(counter)
+    try:
+        yield counter
+    finally:
+        del _COUNTERS[next(i for i, k in enumerate(_COUNTERS) if k is counter)]
+
+
+def _count(sweep: str, name: str, n: int) -> None:
+    for counter in _COUNTERS:
+        counter[f"{sweep}:{name}"] += n
+
+
+def _batch(X: np.ndarray) -> int:
+    return X.shape[1] if X.ndim == 2 else 1
+
+
 # --- forward ---------------------------------------------------------------------------------------
 
 
-def forward_values(c: Circuit, x: object) -> np.ndarray:
-    """Every slot's value: shape (n_slots,) for one point, (n_slots, B) for a batch."""
+def forward(c: Circuit, X: np.ndarray, executor: str = "auto") -> np.ndarray:
+    """Every slot's value v_i = prim_i(v_j, v_k): shape (n_slots,) for X of shape (l,), or
+    (n_slots, B) for a batch X of shape (l, B) (as returned by `as_points`).
+
+    Raises DomainError naming the node where a primitive left its domain, NonFiniteError naming the
+    first node that overflowed.
+    """
+    if executor_of(c, executor) == "vectorised":
+        vals = _forward_vec(c, X)
+    else:
+        vals = np.array(_forward_seq(c, X if X.ndim == 1 else list(X)), dtype=np.float64)
+        if _COUNTERS:
+            for name, n in c.counts().items():
+                _count("forward", name, n * _batch(X))
+    _check_finite(c, vals)
+    return vals
+
+
+def forward_values(c: Circuit, x: object, executor: str = "auto") -> np.ndarray:
+    """Every slot's value at x: shape (n_slots,) for one point, (n_slots, B) for a batch."""
     X, _ = as_points(c, x)
-    return _forward(c, X)
+    return forward(c, X, executor)
 
 
-def evaluate(c: Circuit, x: object) -> float | np.ndarray:
+def evaluate(c: Circuit, x: object, executor: str = "auto") -> float | np.ndarray:
     """f(x): a float (one output, one point), (k,) outputs, (B,) or (B, k) for a batch of B."""
     X, batched = as_points(c, x)
-    return outputs_of(c, _forward(c, X), batched)
+    return outputs_of(c, forward(c, X, executor), batched)
 
 
 def outputs_of(c: Circuit, vals: np.ndarray, batched: bool) -> float | np.ndarray:
+    """The output rows of a sweep's values, shaped as `evaluate` returns them."""
     out = vals[c.outputs]  # (k,) or (k, B)
     if batched:
         return out[0].copy() if c.n_outputs == 1 else out.T.copy()
     return float(out[0]) if c.n_outputs == 1 else out.copy()
 
 
-def _forward(c: Circuit, X: np.ndarray) -> np.ndarray:
-    plan = vec_plan(c)
-    if plan is not None:
-        vals = np.empty((c.n_slots, *X.shape[1:]))
-        vals[:c.l] = X
-        vals[plan.const_idx] = plan.const_val.reshape(-1, *([1] * (X.ndim - 1)))
-        for prim, idx, j, k in plan.groups:
-            try:
-                vals[idx] = prim.np(vals[j]) if k is None else prim.np(vals[j], vals[k])
-            except DomainError:
-                _blame_group(c, vals, prim, idx)
-    else:
-        vals = np.array(_forward_seq(c, X if X.ndim == 1 else list(X)), dtype=np.float64)
-    _check_finite(c, vals)
+def _forward_vec(c: Circuit, X: np.ndarray) -> np.ndarray:
+    plan = _vec(c)
+    vals = np.empty((c.n_slots, *X.shape[1:]))
+    vals[:c.l] = X
+    vals[plan.const_idx] = plan.const_val.reshape(-1, *([1] * (X.ndim - 1)))
+    for prim, idx, j, k in plan.groups:
+        try:
+            vals[idx] = prim.np(vals[j]) if k is None else prim.np(vals[j], vals[k])
+        except DomainError:
+            _blame_group(c, vals, prim, idx)
+        if _COUNTERS:
+            _count("forward", prim.name, len(idx) * _batch(X))
     return vals
 
 
@@ -181,7 +293,43 @@ def _check_finite(c: Circuit, vals: np.ndarray) -> None:
                              f"{P.NAMES[c.op[i]]} overflowed float64")
 
 
+def _check_sweep(c: Circuit, vals: np.ndarray, sweep: str) -> None:
+    """No non-finite cotangent or tangent: name the slot where the sweep first met one."""
+    bad = ~np.isfinite(vals.reshape(len(vals), -1)).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        i = int(rows[-1] if sweep == "reverse" else rows[0])  # reverse meets the last slot first
+        what = "cotangent" if sweep == "reverse" else "tangent"
+        raise NonFiniteError(f"the {sweep} sweep overflowed: the {what} of {c._name(i)} = "
+                             f"{P.NAMES[c.op[i]]} is not finite")
+
+
 # --- reverse ---------------------------------------------------------------------------------------
+
+
+def reverse(c: Circuit, vals: np.ndarray, U: np.ndarray, executor: str = "auto") -> np.ndarray:
+    """Every slot's cotangent adj_i (shape of `vals`), seeded with adj_o += U_o at output o.
+
+    `vals` are the slot values from `forward`; U has shape (k,) or (k, B). adj[:l] is u^T J(x).
+    Constants and slots that no cotangent reaches get exact zeros. Raises NonFiniteError naming the
+    slot whose cotangent overflowed.
+    """
+    if executor_of(c, executor) == "vectorised":
+        adj = _reverse_vec(c, vals, U)
+    else:
+        batched = vals.ndim == 2
+        adj_seq = reverse_seq(c, list(vals) if batched else vals.tolist(),
+                              list(U) if batched else U.tolist())
+        zero = np.zeros(vals.shape[1]) if batched else 0.0
+        if _COUNTERS:
+            prims = seq_plan(c).prims
+            live = Counter(prims[i].name for i in range(c.l, c.n_slots)
+                           if adj_seq[i] is not None and prims[i] is not None)
+            for name, n in live.items():
+                _count("reverse", name, n * (vals.shape[1] if batched else 1))
+        adj = np.array([zero if a is None else a for a in adj_seq], dtype=np.float64)
+    _check_sweep(c, adj, "reverse")
+    return adj
 
 
 def reverse_seq(c: Circuit, v: list, seeds: list) -> list:
@@ -189,7 +337,8 @@ def reverse_seq(c: Circuit, v: list, seeds: list) -> list:
 
     `seeds[o]` is the cotangent of output o. A slot nobody's cotangent reaches stays None (a
     symbolic zero), and its rule is never run: the sweep touches only the live part of the circuit.
-    Constants receive no cotangent. Generic in the value type: floats, numpy rows or tracers.
+    A rule that returns None for an argument passes it no cotangent; constants receive none.
+    Generic in the value type: floats, numpy rows or tracers.
     """
     p = seq_plan(c)
     adj: list = [None] * c.n_slots
@@ -216,22 +365,22 @@ def reverse_seq(c: Circuit, v: list, seeds: list) -> list:
     return adj
 
 
-def reverse_vec(c: Circuit, vals: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+def _reverse_vec(c: Circuit, vals: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """The same cotangents, level by level (dense: dead slots get exact zeros)."""
-    plan = vec_plan(c)
+    plan = _vec(c)
     adj = np.zeros_like(vals)
     np.add.at(adj, c.outputs, seeds)
     for prim, idx, j, k in reversed(plan.groups):
-        if prim is P.STEP:
-            continue
         g = adj[idx]
         if k is None:
-            (cj,) = prim.vjp(g, vals[idx], vals[j])
-            np.add.at(adj, j, cj)
+            contributions = zip((j,), prim.vjp(g, vals[idx], vals[j]), strict=True)
         else:
-            cj, ck = prim.vjp(g, vals[idx], vals[j], vals[k])
-            np.add.at(adj, j, cj)
-            np.add.at(adj, k, ck)
+            contributions = zip((j, k), prim.vjp(g, vals[idx], vals[j], vals[k]), strict=True)
+        for a, ca in contributions:
+            if ca is not None:  # None: the rule passes this argument no cotangent
+                np.add.at(adj, a, ca)
+        if _COUNTERS:
+            _count("reverse", prim.name, len(idx) * _batch(vals))
     adj[plan.const_idx] = 0.0
     return adj
 
@@ -239,14 +388,36 @@ def reverse_vec(c: Circuit, vals: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 # --- tangent (forward mode) ------------------------------------------------------------------------
 
 
+def tangent(c: Circuit, vals: np.ndarray, T: np.ndarray, executor: str = "auto") -> np.ndarray:
+    """Every slot's tangent t_i (shape of `vals`) for input tangents T of shape (l,) or (l, B).
+
+    `vals` are the slot values from `forward`; t[outputs] is J(x) v. Raises NonFiniteError naming the
+    first slot whose tangent overflowed.
+    """
+    if executor_of(c, executor) == "vectorised":
+        t = _tangent_vec(c, vals, T)
+    else:
+        batched = vals.ndim == 2
+        zero = np.zeros(vals.shape[1]) if batched else 0.0
+        t = np.array(tangent_seq(c, list(vals) if batched else vals.tolist(),
+                                 list(T) if batched else T.tolist(), zero), dtype=np.float64)
+        if _COUNTERS:
+            for name, n in c.counts().items():
+                if P.TABLE[name].jvp is not None:
+                    _count("tangent", name, n * _batch(vals))
+    _check_sweep(c, t, "tangent")
+    return t
+
+
 def tangent_seq(c: Circuit, v: list, t_inputs: list, zero: object) -> list:
-    """Tangents t_i = sum_j (d v_i / d v_j) t_j slot by slot; constants get `zero`."""
+    """Tangents t_i = sum_j (d v_i / d v_j) t_j slot by slot; constants get `zero`, and so does
+    every primitive whose jvp is None (its derivative is identically zero)."""
     p = seq_plan(c)
     t = list(t_inputs)
     app = t.append
     for i, (prim, j, k) in enumerate(zip(p.prims[c.l:], p.a0[c.l:], p.a1[c.l:], strict=True),
                                      start=c.l):
-        if prim is None or prim.jvp is None:  # a constant, or a primitive with zero derivative
+        if prim is None or prim.jvp is None:
             app(zero)
         elif k >= 0:
             app(prim.jvp(v[i], v[j], v[k], t[j], t[k]))
@@ -255,9 +426,9 @@ def tangent_seq(c: Circuit, v: list, t_inputs: list, zero: object) -> list:
     return t
 
 
-def tangent_vec(c: Circuit, vals: np.ndarray, T: np.ndarray) -> np.ndarray:
+def _tangent_vec(c: Circuit, vals: np.ndarray, T: np.ndarray) -> np.ndarray:
     """The same tangents, level by level."""
-    plan = vec_plan(c)
+    plan = _vec(c)
     t = np.zeros_like(vals)
     t[:c.l] = T
     for prim, idx, j, k in plan.groups:
@@ -267,4 +438,6 @@ def tangent_vec(c: Circuit, vals: np.ndarray, T: np.ndarray) -> np.ndarray:
             t[idx] = prim.jvp(vals[idx], vals[j], t[j])
         else:
             t[idx] = prim.jvp(vals[idx], vals[j], vals[k], t[j], t[k])
+        if _COUNTERS:
+            _count("tangent", prim.name, len(idx) * _batch(vals))
     return t
