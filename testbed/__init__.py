@@ -12,6 +12,7 @@ from . import curvature
 from .check import check_grads
 from .circuit import Circuit, Tracer, from_nodes, trace
 from .costs import op_counts
+from .draw import draw, draw_backprop, draw_grad, to_dot
 from .errors import (
     CircuitError,
     DomainError,
@@ -40,9 +41,10 @@ from .transforms import (
 
 __all__ = [
     "OPS", "Circuit", "curvature", "CircuitError", "DomainError", "GradientCheckError", "NonFiniteError",
-    "ShapeError", "TestbedError", "TraceError", "Tracer", "check_grads", "cos", "exp", "fd_grad",
+    "ShapeError", "TestbedError", "TraceError", "Tracer", "check_grads", "cos",
+    "draw", "draw_backprop", "draw_grad", "exp", "fd_grad",
     "from_nodes", "grad", "hessian", "hvp", "hvp_circuit", "jacfwd", "jacobian", "jacrev", "jvp",
     "jvp_circuit", "log", "op_counts",
-    "relu", "sigmoid", "sin", "step", "tanh", "to_jax", "trace", "value_and_grad", "vjp",
+    "relu", "sigmoid", "sin", "step", "tanh", "to_dot", "to_jax", "trace", "value_and_grad", "vjp",
 ]
 __version__ = "0.1.0"

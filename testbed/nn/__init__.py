@@ -27,6 +27,7 @@ import numpy as np
 from . import init
 from .activations import ACTIVATIONS, Activation, d2sigma, dsigma, get_activation, sigma
 from .backprop import Cache, Grads, backward, forward, loss, value_and_grad
+from .draw import draw
 from .errors import (
     NetworkError,
     NetworkNonFiniteError,
@@ -78,6 +79,7 @@ __all__ = [
     "UnknownNameError",
     "backward",
     "d2sigma",
+    "draw",
     "dsigma",
     "forward",
     "get_activation",
