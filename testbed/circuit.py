@@ -6,19 +6,21 @@ is a topological order and no traversal ever needs recursion. `size` is N, the n
 (inputs and constants are not operations). The arrays `op`, `a0`, `a1` hold each slot's opcode and
 argument slots (-1 where absent); `outputs` lists the slots the circuit returns.
 
-Circuits are made by tracing (`trace(f, l)`) or from an explicit node list (`from_nodes`).
+Circuits are made by tracing (`trace(f, l)`) or from an explicit node list (`from_nodes`); both
+append to a `SlotTable`.
 """
 
 from __future__ import annotations
 
 import gc
+import inspect
 import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from . import primitives as P
-from .errors import CircuitError, NonFiniteError, TraceError
+from .errors import CircuitError, NonFiniteError, ShapeError, TraceError
 
 _MAX_REPR_LINES = 40
 
@@ -100,6 +102,13 @@ class Circuit:
 
     # --- evaluation --------------------------------------------------------------------------------
     def __call__(self, x: object) -> float | np.ndarray:
+        """c(x) for x of shape (l,) or (B, l). Inside a trace, c on a list of traced values records
+        c's nodes there (composition) and returns a tracer, or a tuple of k tracers."""
+        if isinstance(x, (list, tuple)) and any(type(t) is Tracer for t in x):
+            return compose(self, x)
+        if type(x) is Tracer:
+            raise ShapeError(f"a circuit takes the list of its l={self.l} inputs; inside a trace "
+                             f"call it as c([x0, ...]), not on a single traced value")
         from .evaluate import evaluate
 
         return evaluate(self, x)
@@ -212,7 +221,6 @@ class Tracer:
     """A value inside a trace: arithmetic on it records a node instead of computing a number."""
 
     __slots__ = ("_trace", "_i")
-    __array_ufunc__ = None  # make numpy scalars defer to our reflected operators
 
     def __init__(self, trace: _Builder, i: int):
         self._trace = trace
@@ -250,9 +258,10 @@ class Tracer:
 
     def __pow__(self, n: object) -> Tracer:
         """x ** n for an integer n >= 1, by repeated squaring (ceil(log2 n) + popcount(n) - 1 muls)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise TraceError(f"a traced value can only be raised to an integer power >= 1, got "
                              f"{n!r}; write exp(y * log(x)) for x > 0")
+        n = int(n)
         result, base = None, self
         while True:
             if n & 1:
@@ -269,12 +278,42 @@ class Tracer:
     __bool__ = __float__ = __int__ = __index__ = __lt__ = __le__ = __gt__ = __ge__ = _no
     __hash__ = object.__hash__
 
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: object, **kw: object) -> object:
+        """numpy scalars with a tracer (np.float64(2.0) * x[0]) record the node; np.sin(x[0]) and
+        other numpy functions are refused with the testbed function to use instead."""
+        prim = _UFUNC_OPS.get(ufunc.__name__)
+        if method == "__call__" and not kw and prim is not None:
+            return self._trace.emit(prim, inputs)
+        if method == "__call__" and not kw and ufunc is np.power and inputs[0] is self:
+            return self ** inputs[1]
+        if ufunc.__name__ in _COMPARISONS:
+            self._no()
+        twin = _UFUNC_TWINS.get(ufunc.__name__)
+        if twin is not None:
+            raise TypeError(f"numpy.{ufunc.__name__} cannot record a node on a traced value: "
+                            f"use testbed.{twin}")
+        raise TypeError(f"numpy.{ufunc.__name__} cannot be applied to a traced value: a traced "
+                        f"function may use + - * / ** (integer), unary minus, real numbers and "
+                        f"testbed.{', testbed.'.join(n for n in P.OPS if callable(getattr(P, n, None)))}")
+
     def __repr__(self) -> str:
         return f"Tracer(v{self._i})"
 
 
-class _Builder:
-    """The growing slot table of one trace. Closed when the trace ends: its tracers then refuse."""
+# numpy ufuncs that are a primitive (numpy scalars reach them: np.float64(2.0) * x[0] calls
+# np.multiply), the comparisons (branching), and the numpy functions with a testbed twin
+_UFUNC_OPS = {"add": P.ADD, "subtract": P.SUB, "multiply": P.MUL, "divide": P.DIV,
+              "negative": P.NEG}
+_COMPARISONS = frozenset({"less", "less_equal", "greater", "greater_equal", "equal", "not_equal"})
+_UFUNC_TWINS = {"sin": "sin", "cos": "cos", "exp": "exp", "log": "log", "tanh": "tanh",
+                "heaviside": "step", "maximum": "relu (for maximum(x, 0))"}
+
+
+class SlotTable:
+    """A growing slot table: slots 0..l-1 the inputs, then constants and operations in order.
+
+    The one builder of circuits: tracing, `from_nodes` and the random circuits all append to one.
+    """
 
     def __init__(self, l: int):
         self.l = l
@@ -282,6 +321,28 @@ class _Builder:
         self.a0 = [-1] * l
         self.a1 = [-1] * l
         self.consts = [0.0] * l
+
+    def append(self, code: int, j: int = -1, k: int = -1, value: float = 0.0) -> int:
+        """Append one slot (opcode, argument slots, constant value); return its index."""
+        self.op.append(code)
+        self.a0.append(j)
+        self.a1.append(k)
+        self.consts.append(value)
+        return len(self.op) - 1
+
+    def circuit(self, outputs: Sequence[int], level: Sequence[int] | None = None) -> Circuit:
+        """The table as a validated Circuit returning the given slots."""
+        return Circuit(self.l, np.array(self.op, dtype=np.int8), np.array(self.a0, dtype=np.int64),
+                       np.array(self.a1, dtype=np.int64), np.array(self.consts, dtype=np.float64),
+                       list(outputs), None if level is None else np.array(level, dtype=np.int64))
+
+
+class _Builder(SlotTable):
+    """The slot table of one trace, with levels and shared constants. Closed when the trace ends:
+    its tracers then refuse."""
+
+    def __init__(self, l: int):
+        super().__init__(l)
         self.level = [0] * l
         self._const_slot: dict[tuple[float, float], int] = {}
         self.closed = False
@@ -294,8 +355,11 @@ class _Builder:
             return a._i
         if isinstance(a, (int, float, np.floating, np.integer)) and not isinstance(a, bool):
             return self.const(float(a))
-        raise TraceError(f"cannot use {type(a).__name__} {a!r} in a circuit: only tracers and "
-                         f"real numbers")
+        if isinstance(a, Circuit):
+            raise TraceError("cannot use a Circuit as a value in a traced function; to compose, "
+                             "call it on a list of values: c([x[0], x[1], ...])")
+        raise TraceError(f"cannot use {type(a).__name__} {a!r:.60} in a circuit: only tracers and "
+                         f"real numbers (int or float, not complex, bool or str)")
 
     def const(self, value: float) -> int:
         if not math.isfinite(value):
@@ -303,23 +367,17 @@ class _Builder:
         key = (value, math.copysign(1.0, value))
         i = self._const_slot.get(key)
         if i is None:
-            i = self._append(P.CONST, -1, -1, value, 0)
+            i = self.append(P.CONST, value=value)
+            self.level.append(0)
             self._const_slot[key] = i
         return i
-
-    def _append(self, code: int, j: int, k: int, value: float, level: int) -> int:
-        self.op.append(code)
-        self.a0.append(j)
-        self.a1.append(k)
-        self.consts.append(value)
-        self.level.append(level)
-        return len(self.op) - 1
 
     def emit(self, prim: P.Primitive, args: tuple) -> Tracer:
         if self.closed:
             raise TraceError(f"a tracer was used after its trace ended (applying {prim.name}); "
                              f"tracers live only while the traced function runs")
-        # the hot path of tracing (millions of calls when writing gradient circuits): inlined
+        # the hot path of tracing (millions of calls when writing gradient circuits): `append`
+        # and `_slot` inlined
         a = args[0]
         j = a._i if type(a) is Tracer and a._trace is self else self._slot(a)
         lev = self.level
@@ -338,8 +396,20 @@ class _Builder:
         return Tracer(self, len(self.op) - 1)
 
     def finish(self, outputs: Sequence[int]) -> Circuit:
-        return Circuit(self.l, np.array(self.op, dtype=np.int8), np.array(self.a0),
-                       np.array(self.a1), np.array(self.consts), outputs, np.array(self.level))
+        return self.circuit(outputs, self.level)
+
+
+class _Inputs(list):
+    """The list of l tracers a traced function receives: indexing past l names l and the index."""
+
+    __slots__ = ()
+
+    def __getitem__(self, i: object) -> object:
+        try:
+            return list.__getitem__(self, i)
+        except IndexError:
+            raise TraceError(f"x[{i}] is out of range: the function is traced with l={len(self)} "
+                             f"inputs x[0] .. x[{len(self) - 1}]") from None
 
 
 def trace(f: Callable, l: int) -> Circuit:
@@ -348,10 +418,17 @@ def trace(f: Callable, l: int) -> Circuit:
     f may use + - * / **(int), unary minus, real numbers and testbed's sin, cos, exp, log, relu,
     sigmoid, tanh, step, and returns one tracer or a tuple/list of them (the outputs, in order).
     """
-    if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or l < 1:
+    if not callable(f):
+        raise TypeError(f"trace(f, l) needs a function f of one argument, the list x of l inputs; "
+                        f"got {type(f).__name__} {f!r:.60}")
+    if isinstance(l, bool) or not isinstance(l, (int, np.integer)):
+        raise TypeError(f"trace(f, l) needs the number of inputs l as an int, got "
+                        f"{type(l).__name__} {l!r:.60}")
+    if l < 1:
         raise TraceError(f"trace needs the number of inputs l >= 1, got {l!r}")
+    _check_arity(f, int(l))
     b = _Builder(int(l))
-    xs = [Tracer(b, i) for i in range(int(l))]
+    xs = _Inputs(Tracer(b, i) for i in range(int(l)))
     collecting = gc.isenabled()
     gc.disable()  # tracing allocates millions of acyclic objects: the cyclic collector only slows it
     try:
@@ -374,13 +451,47 @@ def trace(f: Callable, l: int) -> Circuit:
     return b.finish([o._i for o in outs])
 
 
+def _check_arity(f: Callable, l: int) -> None:
+    """f must accept one positional argument: trace calls f(x) with x the list of l tracers."""
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):  # some builtins have no signature: let the call decide
+        return
+    try:
+        sig.bind(None)
+    except TypeError:
+        params = ", ".join(sig.parameters)
+        raise TypeError(f"trace calls f with ONE argument, the list x of l={l} inputs, but f takes "
+                        f"({params}); write lambda x: f(x[0], x[1], ...)") from None
+
+
+def compose(c: Circuit, xs: Sequence) -> object:
+    """c applied to values xs of a running trace: c's nodes, re-recorded on the tracers xs.
+
+    Returns one tracer (c has one output) or a tuple of k. Real numbers among xs become constants.
+    """
+    b = next(t._trace for t in xs if type(t) is Tracer)
+    if len(xs) != c.l:
+        raise ShapeError(f"this circuit has l={c.l} inputs; it was called on {len(xs)} values")
+    v = [Tracer(b, b._slot(t)) for t in xs]
+    for code, j, k, value in zip(c.op[c.l:].tolist(), c.a0[c.l:].tolist(), c.a1[c.l:].tolist(),
+                                 c.consts[c.l:].tolist(), strict=True):
+        if code == P.CONST:
+            v.append(Tracer(b, b.const(value)))
+        else:
+            prim = P.BY_CODE[code]
+            v.append(b.emit(prim, (v[j], v[k]) if k >= 0 else (v[j],)))
+    outs = tuple(v[o] for o in c.outputs.tolist())
+    return outs[0] if len(outs) == 1 else outs
+
+
 def from_nodes(l: int, nodes: Sequence[tuple], outputs: Sequence[int]) -> Circuit:
     """Build a circuit from an explicit node list, validated.
 
     Slots 0..l-1 are the inputs; node m (0-based) becomes slot l + m and is either
     ("const", value) or (prim_name, arg_slot[, arg_slot]) with argument slots < l + m.
     """
-    op, a0, a1, consts = [P.INPUT] * l, [-1] * l, [-1] * l, [0.0] * l
+    t = SlotTable(l)
     for m, node in enumerate(nodes):
         i = l + m
         if not isinstance(node, (tuple, list)) or not node:
@@ -389,19 +500,12 @@ def from_nodes(l: int, nodes: Sequence[tuple], outputs: Sequence[int]) -> Circui
         if name == "const":
             if len(args) != 1:
                 raise CircuitError(f"node v{i}: a constant takes one value, got {args!r}")
-            op.append(P.CONST)
-            a0.append(-1)
-            a1.append(-1)
-            consts.append(float(args[0]))
+            t.append(P.CONST, value=float(args[0]))
             continue
         prim = P.lookup(name, where=f"node v{i}")
         if len(args) != prim.arity or not all(
                 isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
             raise CircuitError(f"node v{i} = {name}: expects {prim.arity} integer argument "
                                f"slot(s), got {args!r}")
-        op.append(prim.code)
-        a0.append(int(args[0]))
-        a1.append(int(args[1]) if prim.arity == 2 else -1)
-        consts.append(0.0)
-    return Circuit(l, np.array(op, dtype=np.int8), np.array(a0), np.array(a1), np.array(consts),
-                   list(outputs))
+        t.append(prim.code, int(args[0]), int(args[1]) if prim.arity == 2 else -1)
+    return t.circuit(outputs)

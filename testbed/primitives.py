@@ -5,7 +5,13 @@ Every primitive is a scalar function applied elementwise. Each row of `TABLE` gi
   np   the implementation on numpy arrays (for batches and for whole levels of a circuit at once),
   vjp  the reverse-mode rule  (g, ans, *args) -> one cotangent contribution per argument,
        g * d ans / d arg_i, or None where that contribution is identically zero,
-  jvp  the forward-mode rule  (ans, *args, *tangents) -> tangent of ans.
+  jvp  the forward-mode rule  (ans, *args, *tangents) -> tangent of ans,
+  jnp  the JAX twin: a function of the `jax` module returning the jax.numpy implementation (so that
+       this module, and `import testbed`, do not import jax; `testbed.to_jax` calls it),
+  interval  the image of argument intervals: ([lo, hi], ...) -> [lo', hi'] containing prim(x, ...)
+       for every x in the intervals, valid where the intervals lie in the primitive's domain (random
+       circuits use it to keep log, division and exp in their safe domains),
+  smooth  False for the primitives with a kink (relu, step), where finite differences fail.
 The rules use only +, -, *, /, unary minus and the generic functions of this module, so they run
 unchanged on floats, on arrays and on tracers: applied to tracers they write the derivative as a
 circuit, which is why grad-of-grad and jvp-of-grad need no extra code (as in HIPS autograd and JAX).
@@ -38,6 +44,11 @@ class Primitive:
     np: Callable
     vjp: Callable | None
     jvp: Callable | None
+    # defaults only so that a variant of a row can be written positionally (a rule swapped for
+    # another); every row of TABLE sets all three
+    jnp: Callable | None = None
+    interval: Callable | None = None
+    smooth: bool = True
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}/{self.arity}>"
@@ -165,6 +176,36 @@ def _np_step(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0.0, 1.0, 0.0)
 
 
+# --- interval images (for random circuits' safe domains) ------------------------------------------
+
+
+def _iv_mul(a: tuple, b: tuple) -> tuple[float, float]:
+    ps = (a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1])
+    return min(ps), max(ps)
+
+
+def _iv_div(a: tuple, b: tuple) -> tuple[float, float]:
+    # the domain: 0 outside [b0, b1], so 1/y runs over [1/b1, 1/b0]
+    return _iv_mul(a, (1.0 / b[1], 1.0 / b[0]))
+
+
+def _increasing(f: Callable) -> Callable:
+    """The interval rule of a non-decreasing f: [lo, hi] -> [f(lo), f(hi)]."""
+    return lambda a: (f(a[0]), f(a[1]))
+
+
+def _exp_bound(t: float) -> float:
+    return math.exp(t) if t <= 709.78 else math.inf
+
+
+def _log_bound(t: float) -> float:
+    return math.log(t) if t > 0.0 else -math.inf
+
+
+def _unit(a: tuple) -> tuple[float, float]:
+    return -1.0, 1.0
+
+
 # --- the table -------------------------------------------------------------------------------------
 # Opcodes 0 and 1 are the non-operations of a circuit: its inputs and its constants.
 INPUT, CONST = 0, 1
@@ -172,52 +213,81 @@ _rows: list[Primitive] = []
 
 
 def _def(name: str, arity: int, py: Callable, np_: Callable, vjp: Callable | None,
-         jvp: Callable | None) -> Primitive:
-    p = Primitive(name, len(_rows) + 2, arity, py, np_, vjp, jvp)
+         jvp: Callable | None, jnp: Callable, interval: Callable, smooth: bool = True) -> Primitive:
+    p = Primitive(name, len(_rows) + 2, arity, py, np_, vjp, jvp, jnp, interval, smooth)
     _rows.append(p)
     return p
 
 
 ADD = _def("add", 2, operator.add, np.add,
            lambda g, ans, x, y: (g, g),
-           lambda ans, x, y, tx, ty: tx + ty)
+           lambda ans, x, y, tx, ty: tx + ty,
+           lambda jax: jax.numpy.add,
+           lambda a, b: (a[0] + b[0], a[1] + b[1]))
 SUB = _def("sub", 2, operator.sub, np.subtract,
            lambda g, ans, x, y: (g, -g),
-           lambda ans, x, y, tx, ty: tx - ty)
+           lambda ans, x, y, tx, ty: tx - ty,
+           lambda jax: jax.numpy.subtract,
+           lambda a, b: (a[0] - b[1], a[1] - b[0]))
 MUL = _def("mul", 2, operator.mul, np.multiply,
            lambda g, ans, x, y: (g * y, g * x),
-           lambda ans, x, y, tx, ty: tx * y + x * ty)
+           lambda ans, x, y, tx, ty: tx * y + x * ty,
+           lambda jax: jax.numpy.multiply,
+           _iv_mul)
 # d(x/y) = (dx - ans dy) / y; sharing q = g/y keeps Baur-Strassen's 3 mul/div per division.
 DIV = _def("div", 2, _py_div, _np_div,
            lambda g, ans, x, y: _div_vjp(g / y, ans),
-           lambda ans, x, y, tx, ty: (tx - ans * ty) / y)
+           lambda ans, x, y, tx, ty: (tx - ans * ty) / y,
+           lambda jax: jax.numpy.divide,
+           _iv_div)
 NEG = _def("neg", 1, operator.neg, np.negative,
            lambda g, ans, x: (-g,),
-           lambda ans, x, tx: -tx)
+           lambda ans, x, tx: -tx,
+           lambda jax: jax.numpy.negative,
+           lambda a: (-a[1], -a[0]))
 SIN = _def("sin", 1, math.sin, np.sin,
            lambda g, ans, x: (g * cos(x),),
-           lambda ans, x, tx: cos(x) * tx)
+           lambda ans, x, tx: cos(x) * tx,
+           lambda jax: jax.numpy.sin,
+           _unit)
 COS = _def("cos", 1, math.cos, np.cos,
            lambda g, ans, x: (-(g * sin(x)),),
-           lambda ans, x, tx: -(sin(x) * tx))
+           lambda ans, x, tx: -(sin(x) * tx),
+           lambda jax: jax.numpy.cos,
+           _unit)
 EXP = _def("exp", 1, _py_exp, _np_exp,
            lambda g, ans, x: (g * ans,),
-           lambda ans, x, tx: ans * tx)
+           lambda ans, x, tx: ans * tx,
+           lambda jax: jax.numpy.exp,
+           _increasing(_exp_bound))
 LOG = _def("log", 1, _py_log, _np_log,
            lambda g, ans, x: (g / x,),
-           lambda ans, x, tx: tx / x)
+           lambda ans, x, tx: tx / x,
+           lambda jax: jax.numpy.log,
+           _increasing(_log_bound))
+# jax.nn.relu has derivative 0 at 0, as testbed's relu (jnp.maximum(x, 0) would give 0.5).
 RELU = _def("relu", 1, lambda x: x if x > 0.0 else 0.0, _np_relu,
             lambda g, ans, x: (g * step(x),),
-            lambda ans, x, tx: step(x) * tx)
+            lambda ans, x, tx: step(x) * tx,
+            lambda jax: jax.nn.relu,
+            _increasing(lambda t: max(t, 0.0)),
+            smooth=False)
 SIGMOID = _def("sigmoid", 1, _py_sigmoid, _np_sigmoid,
                lambda g, ans, x: (g * (ans * (1.0 - ans)),),
-               lambda ans, x, tx: ans * (1.0 - ans) * tx)
+               lambda ans, x, tx: ans * (1.0 - ans) * tx,
+               lambda jax: jax.nn.sigmoid,
+               _increasing(_py_sigmoid))
 TANH = _def("tanh", 1, math.tanh, np.tanh,
             lambda g, ans, x: (g * (1.0 - ans * ans),),
-            lambda ans, x, tx: (1.0 - ans * ans) * tx)
+            lambda ans, x, tx: (1.0 - ans * ans) * tx,
+            lambda jax: jax.numpy.tanh,
+            _increasing(math.tanh))
 STEP = _def("step", 1, lambda x: 1.0 if x > 0.0 else 0.0, _np_step,
             lambda g, ans, x: (None,),
-            None)  # None: the tangent of a step is identically zero
+            None,  # None: the tangent of a step is identically zero
+            lambda jax: lambda x: jax.numpy.where(x > 0.0, 1.0, 0.0),
+            _increasing(lambda t: 1.0 if t > 0.0 else 0.0),
+            smooth=False)
 
 
 def _div_vjp(q: object, ans: object) -> tuple:

@@ -9,8 +9,9 @@ mapped into it by extra nodes (so no example is ever rejected):
   exp(u)      needs hi <= EXP_MAX       else u := sin(u)
   x op y      result within [-M, M]     else large arguments := tanh(arg)
 Circuits of + - * / only are repaired with those operations alone (y := y*y + 1, u := u/(u*u + 1)),
-so that they stay in the class Baur and Strassen's theorem is about.
-so values stay in [-M, M], denominators away from 0 and exp far from overflow.
+so that they stay in the class Baur and Strassen's theorem is about. So values stay in [-M, M],
+denominators away from 0 and exp far from overflow. The intervals come from each primitive's
+`interval` rule in the primitive table.
 """
 
 from __future__ import annotations
@@ -21,92 +22,52 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import primitives as P
-from .circuit import Circuit
+from .circuit import Circuit, SlotTable
+from .errors import TestbedError
 
 BOX = 2.0
 DELTA = 0.1
 EXP_MAX = 5.0
 M = 1e3
 #: primitives without kinks: finite differences are accurate everywhere on these
-SMOOTH_OPS: tuple[str, ...] = tuple(o for o in P.OPS if o not in ("relu", "step"))
+SMOOTH_OPS: tuple[str, ...] = tuple(p.name for p in P.TABLE.values() if p.smooth)
 RATIONAL_OPS = frozenset({"add", "sub", "mul", "div", "neg"})
 DEFAULT_OPS: tuple[str, ...] = ("add", "sub", "mul", "div", "neg", "sin", "cos", "exp", "log",
                                 "relu", "sigmoid", "tanh")
 
 
-def _sig(t: float) -> float:
-    return P._py_sigmoid(t)
-
-
-def _interval(name: str, a: tuple, b: tuple | None) -> tuple[float, float]:
-    lo, hi = a
-    if name == "add":
-        return lo + b[0], hi + b[1]
-    if name == "sub":
-        return lo - b[1], hi - b[0]
-    if name in ("mul", "div"):
-        q = (b[0], b[1]) if name == "mul" else (1.0 / b[1], 1.0 / b[0])
-        ps = [lo * q[0], lo * q[1], hi * q[0], hi * q[1]]
-        return min(ps), max(ps)
-    if name == "neg":
-        return -hi, lo * -1.0
-    if name in ("sin", "cos"):
-        return -1.0, 1.0
-    if name == "exp":
-        return math.exp(lo), math.exp(hi)
-    if name == "log":
-        return math.log(lo), math.log(hi)
-    if name == "relu":
-        return max(lo, 0.0), max(hi, 0.0)
-    if name == "sigmoid":
-        return _sig(lo), _sig(hi)
-    if name == "tanh":
-        return math.tanh(lo), math.tanh(hi)
-    if name == "step":
-        return (0.0 if lo <= 0 else 1.0), (1.0 if hi > 0 else 0.0)
-    raise KeyError(name)
-
-
-class Builder:
-    """Append-only slot table with an interval per slot; `apply` repairs domains as above."""
+class Builder(SlotTable):
+    """A slot table with an interval per slot (each primitive's `interval` rule); `apply` repairs
+    domains as above."""
 
     def __init__(self, l: int, rational: bool = False):
-        self.l = l
+        super().__init__(l)
         self.rational = rational  # repair with + - * / only (for circuits of the four operations)
-        self.op = [P.INPUT] * l
-        self.a0 = [-1] * l
-        self.a1 = [-1] * l
-        self.consts = [0.0] * l
         self.iv = [(-BOX, BOX)] * l
         self.uses = [0] * l
         self.n_ops = 0
 
     def const(self, value: float) -> int:
-        self.op.append(P.CONST)
-        self.a0.append(-1)
-        self.a1.append(-1)
-        self.consts.append(float(value))
         self.iv.append((float(value), float(value)))
         self.uses.append(0)
-        return len(self.op) - 1
+        return self.append(P.CONST, value=float(value))
 
     def _emit(self, name: str, j: int, k: int = -1) -> int:
         prim = P.TABLE[name]
-        self.op.append(prim.code)
-        self.a0.append(j)
-        self.a1.append(k)
-        self.consts.append(0.0)
-        iv = _interval(name, self.iv[j], self.iv[k] if k >= 0 else None)
-        if name == "mul" and j == k:  # a square: interval arithmetic alone would allow negatives
+        if k < 0:
+            iv = prim.interval(self.iv[j])
+        elif prim is P.MUL and j == k:  # a square: interval arithmetic alone would allow negatives
             lo, hi = self.iv[j]
             iv = (0.0 if lo <= 0.0 <= hi else min(lo * lo, hi * hi), max(lo * lo, hi * hi))
+        else:
+            iv = prim.interval(self.iv[j], self.iv[k])
         self.iv.append(iv)
         self.uses.append(0)
         self.n_ops += 1
         self.uses[j] += 1
         if k >= 0:
             self.uses[k] += 1
-        return len(self.op) - 1
+        return self.append(prim.code, j, k)
 
     def _squash(self, j: int, bound: float) -> int:
         lo, hi = self.iv[j]
@@ -153,10 +114,6 @@ class Builder:
             level = nxt + ([level[-1]] if len(level) % 2 else [])
         return level[0]
 
-    def circuit(self, outputs: Sequence[int]) -> Circuit:
-        return Circuit(self.l, np.array(self.op, dtype=np.int8), np.array(self.a0),
-                       np.array(self.a1), np.array(self.consts), list(outputs))
-
 
 def random_circuit(rng: np.random.Generator, N: int, l: int, family: str = "wide",
                    window: int = 4, ops: Sequence[str] = DEFAULT_OPS, n_outputs: int = 1,
@@ -170,8 +127,6 @@ def random_circuit(rng: np.random.Generator, N: int, l: int, family: str = "wide
     The inputs are meant to lie in [-2, 2]^l (the intervals assume it).
     """
     if family not in ("wide", "deep"):
-        from .errors import TestbedError
-
         raise TestbedError(f"family must be 'wide' or 'deep', got {family!r}")
     for name in ops:
         P.lookup(name, where="random_circuit ops")
@@ -187,26 +142,25 @@ def random_circuit(rng: np.random.Generator, N: int, l: int, family: str = "wide
     t = 0
     while b.n_ops < target:
         i = len(b.op)
-        name = names[picks[t % target]]
+        name = names[picks[t]]
         args = []
-        for s in range(arity[picks[t % target]]):
+        for s in range(arity[picks[t]]):
             if family == "deep":
                 if s == 0:
                     args.append(i - 1)
-                elif u[t % target, 1] < p_input:
+                elif u[t, 1] < p_input:
                     # an input now and then, so every input can matter (~ p_input N uses in all)
-                    args.append(int(u[t % target, 0] * l))
+                    args.append(int(u[t, 0] * l))
                 else:
                     # from the window but never the first operand: no v - v or v / v, which would
                     # cut the chain off from the inputs (an exactly zero gradient)
                     lo = max(0, i - window)
-                    args.append(lo + int(u[t % target, 0] * max(1, i - 1 - lo)))
+                    args.append(lo + int(u[t, 0] * max(1, i - 1 - lo)))
                 continue
-            if cflag[t % target, s]:
-                args.append(b.const(round(float(cval[t % target, s]), 3)))
+            if cflag[t, s]:
+                args.append(b.const(round(float(cval[t, s]), 3)))
                 continue
-            lo = 0 if family == "wide" else max(0, i - window)
-            args.append(lo + int(u[t % target, s] * (i - lo)))
+            args.append(int(u[t, s] * i))
         b.apply(name, *args)
         t += 1
     last = len(b.op) - 1

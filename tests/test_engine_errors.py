@@ -192,3 +192,97 @@ def test_transform_argument_errors():
         testbed.op_counts(c, "sideways")
     with pytest.raises(testbed.TraceError, match="l >= 1"):
         testbed.trace(lambda x: x, 0)
+
+
+# --- entry points: trace, tracing misuse, to_jax -----------------------------------------------------
+
+
+@pytest.mark.parametrize("f", [5, None, "x[0] + x[1]", [lambda x: x[0]]])
+def test_trace_needs_a_function(f):
+    with pytest.raises(TypeError, match=r"needs a function f of one argument, the list x of l inputs"):
+        testbed.trace(f, 3)
+
+
+@pytest.mark.parametrize("l", [2.0, "3", None, True])
+def test_trace_needs_an_integer_l(l):
+    with pytest.raises(TypeError, match="number of inputs l as an int"):
+        testbed.trace(lambda x: x[0], l)
+
+
+def test_trace_with_a_function_of_the_wrong_arity():
+    with pytest.raises(TypeError, match=r"ONE argument, the list x of l=3 inputs, but f takes \(a, b\)"):
+        testbed.trace(lambda a, b: a + b, 3)
+    with pytest.raises(TypeError, match=r"f takes \(\)"):
+        testbed.trace(lambda: 1.0, 3)
+    # signatures that accept one positional argument are fine
+    assert testbed.trace(lambda x, scale=2.0: x[0] * scale, 1).size == 1
+    assert testbed.trace(lambda *xs: xs[0][1] * 2.0, 2).size == 1
+
+
+@pytest.mark.parametrize("l", [1, 3])
+@pytest.mark.parametrize("past", [0, 4])
+def test_trace_indexing_past_l(l, past):
+    for i in (l + past, -l - 1 - past):
+        with pytest.raises(testbed.TraceError, match=rf"x\[{i}\] is out of range: .* l={l} inputs"):
+            testbed.trace(lambda x, i=i: x[i] * 2.0, l)
+    # in-range negative indices and slices stay Python's
+    c = testbed.trace(lambda x: x[-1] * 2.0 + x[:1][0], l)
+    assert c(np.arange(1.0, l + 1.0)) == 2.0 * l + 1.0
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "exp", "log", "tanh"])
+def test_numpy_function_on_a_tracer_names_the_testbed_twin(name):
+    assert callable(getattr(testbed, name))
+    with pytest.raises(TypeError, match=rf"numpy\.{name} cannot record a node .*: use testbed\.{name}$"):
+        testbed.trace(lambda x: getattr(np, name)(x[0]), 1)
+
+
+def test_numpy_function_without_a_twin_lists_what_a_trace_may_use():
+    for f in (np.sqrt, np.abs, np.floor):
+        with pytest.raises(TypeError, match=rf"numpy\.{f.__name__} cannot be applied to a traced value"
+                                            r".*testbed\.sin, testbed\.cos"):
+            testbed.trace(lambda x, f=f: f(x[0]), 1)
+    with pytest.raises(testbed.TraceError, match="branching"):
+        testbed.trace(lambda x: np.less(x[0], 0.0) * 1.0, 1)
+
+
+@given(points(2))
+def test_numpy_scalars_combine_with_tracers(x):
+    c = testbed.trace(lambda x: (np.float64(2.0) * x[0] - np.float64(0.5) / (x[1] * x[1] + 1.0)
+                                 + np.int64(3) - x[1] * np.float32(0.25) + x[0] ** np.int64(3)), 2)
+    a, b = x
+    want = 2.0 * a - 0.5 / (b * b + 1.0) + 3.0 - b * 0.25 + a * a * a
+    assert abs(c(x) - want) <= 1e-12 * max(1.0, abs(want))  # reassociation of a few float ops
+
+
+@pytest.mark.parametrize("value", [1j, np.complex128(1.0), "2.0", True, np.bool_(True), [1.0]])
+def test_non_real_constant_in_a_trace(value):
+    with pytest.raises(testbed.TraceError, match=r"only tracers and real numbers \(int or float"):
+        testbed.trace(lambda x: x[0] * value, 1)
+
+
+@given(points(2))
+def test_calling_a_circuit_inside_a_trace_composes(x):
+    inner = testbed.trace(lambda x: (x[0] * x[1], testbed.sin(x[0])), 2)
+    outer = testbed.trace(lambda x: inner([x[1], x[0]])[0] * inner([x[0], 2.0])[1], 2)
+    a, b = x
+    # 1e-14: numpy's sin and the engine's (math.sin) may differ by an ulp
+    assert np.isclose(outer(x), (b * a) * np.sin(a), rtol=1e-14, atol=1e-14)
+    g = testbed.value_and_grad(outer, x)[1]
+    assert np.allclose(g, [b * np.sin(a) + a * b * np.cos(a), a * np.sin(a)], rtol=1e-12, atol=1e-12)
+
+
+def test_calling_a_circuit_inside_a_trace_the_wrong_way():
+    inner = testbed.trace(lambda x: x[0] * x[1], 2)
+    with pytest.raises(testbed.ShapeError, match="l=2 inputs; it was called on 1 values"):
+        testbed.trace(lambda x: inner([x[0]]), 2)
+    with pytest.raises(testbed.ShapeError, match=r"call it as c\(\[x0, \.\.\.\]\)"):
+        testbed.trace(lambda x: inner(x[0]), 2)
+    with pytest.raises(testbed.TraceError, match="cannot use a Circuit as a value"):
+        testbed.trace(lambda x: x[0] * inner, 2)
+
+
+@pytest.mark.parametrize("c", [5, None, "c", lambda x: x])
+def test_to_jax_needs_a_circuit(c):
+    with pytest.raises(TypeError, match="to_jax needs a testbed Circuit"):
+        testbed.to_jax(c)

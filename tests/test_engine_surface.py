@@ -1,5 +1,8 @@
 """The engine's public surface: picking outputs, entry-point errors, and what `import testbed` loads."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -108,3 +111,37 @@ def test_output_needs_an_index():
     c = testbed.trace(lambda x: (x[0] * x[1], x[0] + x[1]), 2)
     with pytest.raises(testbed.CircuitError, match="at least one"):
         c.output([])
+
+
+# --- to_jax: the shape and dtype of x are checked, under jit too -----------------------------------
+
+
+@pytest.mark.parametrize("method", ["unrolled", "scan"])
+def test_to_jax_checks_the_shape_of_x(method):
+    import jax
+
+    c = testbed.trace(lambda x: (x[0] * x[1], testbed.sin(x[2])), 3)
+    f = testbed.to_jax(c, method=method)
+    x = np.array([0.5, -1.5, 2.0])
+    np.testing.assert_allclose(np.asarray(f(x)), c(x), rtol=1e-15)  # same ops; libm may differ by an ulp
+    for g in (f, jax.jit(f), jax.grad(lambda x: f(x)[0])):
+        for bad in (np.zeros(2), np.zeros(4), np.zeros((1, 3)), np.float64(1.0)):
+            with pytest.raises(testbed.ShapeError, match=r"l=3 inputs, so x must have shape \(3,\)"):
+                g(bad)
+    for g in (f, jax.jit(f)):  # (jax.grad refuses bool points itself)
+        for bad in (np.array([1 + 1j, 0, 0]), np.array([True, False, True])):
+            with pytest.raises(testbed.ShapeError, match="must be real"):
+                g(bad)
+    # integer points are real numbers: computed in float64
+    np.testing.assert_allclose(np.asarray(f(np.array([1, 2, 3]))), c(np.array([1.0, 2.0, 3.0])),
+                               rtol=1e-15)
+
+
+# --- import time: jax loads on the first to_jax, not on import -------------------------------------
+
+
+def test_import_testbed_does_not_import_jax():
+    code = ("import sys, testbed, testbed.nn; assert 'jax' not in sys.modules, 'jax imported'; "
+            "testbed.to_jax(testbed.trace(lambda x: x[0] * 2.0, 1)); assert 'jax' in sys.modules")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
