@@ -1,9 +1,12 @@
 """The command line: `python -m studies NAME [NAME ...]|all|list [--quick] [--seed S]
 [--workers K] [--scheduler ADDRESS] [--out DIR]`.
 
-Every bad input (unknown study, invalid option, unwritable results folder, unreachable scheduler, a
-failing cell) ends with one line `studies: error: ...` on stderr and exit status 2 (usage) or 1
-(run), before anything in the results folder has been replaced.
+Every bad input (unknown study, invalid option, unwritable results folder, a folder that is not a
+results folder, unreachable scheduler, a failing cell) ends with one line `studies: error: ...` on
+stderr and exit status 2 (usage) or 1 (run), before anything in the results folder has been
+replaced; a folder the run created and did not write into is removed again. `--workers` above the
+cores this process may use is allowed (one `studies: warning: ...` line), since a user may want it,
+but timed studies then measure the contention.
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ def _seed(text: str) -> int:
     return value
 
 
+def _folder(text: str) -> str:
+    # Path("") is the current folder: an empty --out must not silently mean "here"
+    if text.strip() == "":
+        raise argparse.ArgumentTypeError("must name a folder, got an empty path")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also documents the options: `python -m studies --help`)."""
     p = _Parser(prog="studies", description="Run testbed's studies and write results/.")
@@ -59,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes (default: number of cores)")
     p.add_argument("--scheduler", default=None,
                    help="dask.distributed scheduler address: run the cells there instead")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    p.add_argument("--out", type=_folder, default="results",
+                   help="results folder: new, empty, or one written by studies before (it holds "
+                        "a .testbed-results marker); any other folder is refused")
     return p
 
 
@@ -83,11 +95,25 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
     from ._readme import write_readme
-    from ._runner import RunError, make_executor, run_study
-    from ._writer import OutputError, check_writable, write_study
+    from ._runner import RunError, make_executor, run_study, usable_cores
+    from ._writer import (
+        OutputError,
+        prepare_results_folder,
+        remove_if_unused,
+        remove_stale_temporaries,
+        write_study,
+    )
 
+    started = time.time()
+    out, created = Path(args.out), []
+    cores = usable_cores()
+    if args.workers is not None and args.workers > cores and args.scheduler is None:
+        print(f"studies: warning: --workers {args.workers} is more than the {cores} cores this "
+              f"process may use; cells will share cores and wall times will include the "
+              f"contention", file=sys.stderr)
     try:
-        out = check_writable(args.out)
+        created = prepare_results_folder(out)
+        remove_stale_temporaries(out, older_than=started)
         from . import load
 
         studies = [load(n) for n in names]
@@ -97,15 +123,18 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_study(study, quick=args.quick, seed=args.seed, executor=executor)
                 result.meta["command"] = _command(study.name, args.quick, args.seed)
                 result.meta["notes"] = study.notes
+                result.meta["reproducibility"] = study.reproducibility
                 write_study(result, out)
                 write_readme(out, list(REGISTRY))
-                n_fail = int((result.claims["verdict"] != "PASSED").sum())
-                print(f"{study.name}: {len(result.claims)} claims, {n_fail} failed, "
-                      f"{time.perf_counter() - t0:.1f} s -> {out / study.name}.{{csv,md,png}}")
+                counts = result.claims["verdict"].value_counts()
+                print(f"{study.name}: {len(result.claims)} claims"
+                      f"{' (quick mode)' if args.quick else ''}: {counts.get('PASSED', 0)} passed, "
+                      f"{counts.get('FAILED', 0)} failed, {counts.get('INCONCLUSIVE', 0)} "
+                      f"inconclusive, {time.perf_counter() - t0:.1f} s -> "
+                      f"{out / study.name}.{{csv,md,png}}")
                 for row in result.claims.itertuples():
                     if row.verdict != "PASSED":
-                        print(f"  FAILED: {row.claim} (measured {row.measured}; "
-                              f"expected {row.expected})")
+                        print(f"  {row.verdict}: {row.study}.{row.id}: {row.reason}")
     except (RunError, OutputError) as exc:
         print(f"studies: error: {exc}", file=sys.stderr)
         return EXIT_RUN_ERROR
@@ -117,4 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         print("studies: error: interrupted; results of unfinished studies left as they were",
               file=sys.stderr)
         return 130
+    finally:
+        remove_if_unused(out, created)  # a run that wrote nothing leaves no empty folder
     return 0

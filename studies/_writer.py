@@ -1,5 +1,10 @@
 """Write a study's results atomically: NAME.csv, NAME.md, NAME.png, NAME.claims.csv, NAME.json.
 
+Only into a results folder: one that holds the marker file MARKER (`.testbed-results`), or that
+`prepare_results_folder` creates or finds empty and then marks. A folder that exists, is not empty
+and has no marker (the current folder, a home directory, a repository) is refused with OutputError,
+so the writer never replaces a file it did not write.
+
 Every file is first written in full to a temporary file in the results folder (named .tmp*, ignored
 by git), flushed to disk, and only then renamed over the old one with os.replace, which is atomic on
 POSIX and Windows. All files of a study are rendered before the first rename, so a run that fails
@@ -22,25 +27,99 @@ MD_FULL_TABLE_MAX_ROWS = 400  # NAME.md holds the whole table up to this size, i
 MD_HEAD_ROWS = 40
 
 
+MARKER = ".testbed-results"
+MARKER_TEXT = ("This folder is written by `python -m studies` (testbed). Its files are replaced on "
+               "every run; the writer refuses folders without this file.\n")
+TEMP_PREFIX = ".tmp-"
+
+
 class OutputError(RuntimeError):
-    """The results folder cannot be created or written."""
+    """The results folder cannot be created or written, or is not a results folder."""
 
 
-def check_writable(out_dir: Path) -> Path:
-    """Create `out_dir` if needed and prove it is writable (OutputError otherwise)."""
+def _unwritable(out_dir: Path, exc: OSError) -> OutputError:
+    return OutputError(f"results folder {str(out_dir)!r} is not writable ({exc.strerror or exc})")
+
+
+def prepare_results_folder(out_dir: str | Path) -> list[Path]:
+    """Make `out_dir` a results folder and prove it writable; return the folders it created.
+
+    A missing folder is created (with its missing parents) and marked; an existing empty one is
+    marked; an existing one with the marker is used as it is. Anything else raises OutputError
+    without touching it: an empty path, a file, a non-empty folder without the marker, a folder
+    that cannot be written. Returns what it created (folders, and the marker if it wrote it): pass
+    it to `remove_if_unused` when the run fails.
+    """
+    if str(out_dir).strip() == "":
+        raise OutputError("the results folder must be named (got an empty path)")
     out_dir = Path(out_dir)
+    missing = []
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise OutputError(f"results folder {str(out_dir)!r} is a file, not a folder")
+        if not (out_dir / MARKER).is_file():
+            if any(out_dir.iterdir()):
+                raise OutputError(
+                    f"refusing to write into {str(out_dir)!r}: it is not empty and has no {MARKER} "
+                    f"file, so it is not a results folder (name a new or empty folder with --out)")
+    created: list[Path] = []
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".tmp-probe-"):
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+        if not (out_dir / MARKER).is_file():
+            (out_dir / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+            created.append(out_dir / MARKER)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=f"{TEMP_PREFIX}probe-"):
             pass
     except OSError as exc:
-        raise OutputError(f"results folder {str(out_dir)!r} is not writable "
-                          f"({exc.strerror or exc})") from None
-    return out_dir
+        remove_if_unused(out_dir, created)
+        raise _unwritable(out_dir, exc) from None
+    return created
+
+
+def remove_if_unused(out_dir: str | Path, created: list[Path]) -> None:
+    """Undo `prepare_results_folder` when nothing was written: if `out_dir` holds nothing but the
+    marker, remove what `created` lists (the marker, then the folders, innermost first)."""
+    out_dir = Path(out_dir)
+    if not created or not out_dir.is_dir():
+        return
+    if [p.name for p in out_dir.iterdir()] not in ([], [MARKER]):
+        return
+    for path in reversed(created):
+        with contextlib.suppress(OSError):  # gone already, or not empty: leave it
+            path.rmdir() if path.is_dir() else path.unlink()
+
+
+def remove_stale_temporaries(out_dir: str | Path, older_than: float) -> list[Path]:
+    """Remove the `.tmp-*` files a killed run left in the results folder `out_dir`.
+
+    Only in a marked folder, and only files last modified before `older_than` (a time.time()
+    stamp: the start of the current run), so that no file of the current run is touched.
+    """
+    out_dir = Path(out_dir)
+    if not (out_dir / MARKER).is_file():
+        return []
+    removed = []
+    for path in out_dir.glob(f"{TEMP_PREFIX}*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < older_than:
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def _require_results_folder(out_dir: Path) -> None:
+    if not (Path(out_dir) / MARKER).is_file():
+        prepare_results_folder(out_dir)  # marks a new or empty folder, refuses any other
 
 
 def _temp_for(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}-")
     os.close(fd)
     return Path(name)
 
@@ -113,12 +192,30 @@ def markdown_table(df: pd.DataFrame, max_rows: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def remeasure_sentence(r: dict) -> str:
+    """One sentence on the re-measurement of inconclusive timing claims (meta["remeasure"])."""
+    left = r["verdicts_after"].get("INCONCLUSIVE", 0)
+    if r["attempts"] == 0:
+        return ("Re-measurement: not needed (no inconclusive claim)." if left == 0 else
+                f"Re-measurement: none run (budget {r['budget_s']:g} s, or no cell to re-run); "
+                f"{left} claim(s) left inconclusive.")
+    before, after = r["verdicts_before"], r["verdicts_after"]
+    return (f"Re-measurement of inconclusive timing claims: {r['attempts']} attempt(s), "
+            f"{r['used_s']:g} s of a {r['budget_s']:g} s budget; inconclusive claims "
+            f"{before.get('INCONCLUSIVE', 0)} before, {after.get('INCONCLUSIVE', 0)} after.")
+
+
 def study_markdown(result: StudyResult) -> str:
     """NAME.md: the command, the claims, the summary and the table (its head when it is long)."""
     meta, name = result.meta, result.study.name
     parts = [f"# {name}: {result.study.title}", "",
              f"Regenerate: `{meta['command']}` ({'quick' if meta['quick'] else 'full'} mode, "
              f"{meta['cells']} cells, {meta['wall_s']} s).", ""]
+    if meta.get("remeasure"):
+        parts += [remeasure_sentence(meta["remeasure"]), ""]
+    if meta.get("environment"):
+        parts += ["Environment: " + ", ".join(f"{k} {v}" for k, v in meta["environment"].items())
+                  + ".", ""]
     if result.study.notes:
         parts += [result.study.notes, ""]
     parts += ["## Claims", "", markdown_table(result.claims.drop(columns=["study"])), ""]
@@ -140,7 +237,7 @@ def write_study(result: StudyResult, out_dir: Path) -> list[Path]:
     from matplotlib.figure import Figure
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _require_results_folder(out_dir)
     name = result.study.name
 
     def png(tmp: Path) -> None:

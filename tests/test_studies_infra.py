@@ -18,7 +18,7 @@ from studies._cli import main
 from studies._runner import RunError, progress_enabled, run_study
 from studies._seeds import generator, seed_sequence
 from studies._study import Study
-from studies._writer import StagedFiles, write_study
+from studies._writer import MARKER, MARKER_TEXT, StagedFiles, write_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def _toy(fail: bool = False, plot_fails: bool = False) -> Study:
     def claims(table, quick):
         return claims_table("toy", [claim("means are small", "nowhere",
                                           f"{table['mean'].abs().max():.3f}", "< 1",
-                                          bool((table["mean"].abs() < 1).all()))], quick)
+                                          bool((table["mean"].abs() < 1).all()), id="means-small")], quick)
 
     return Study(name="toy", title="toy", where="nowhere",
                  grid=lambda quick: [{"i": i, "fail": fail and i == 2} for i in range(4)],
@@ -102,8 +102,10 @@ def test_rename_failing_midway_leaves_every_file_whole(tmp_path, monkeypatch):
 # --- CLI: bad input is one line on stderr, a non-zero exit, results untouched ---------------------
 @pytest.fixture
 def previous(tmp_path):
+    # a results folder an earlier run wrote: it holds the marker
     out = tmp_path / "results"
     out.mkdir()
+    (out / MARKER).write_text(MARKER_TEXT)
     (out / "variance.csv").write_text("old results\n")
     return out
 
@@ -178,7 +180,7 @@ def test_verdict_is_failed_unless_true():
     assert verdict(True) == verdict(np.bool_(True)) == PASSED
     for bad in (False, np.bool_(False), None, float("nan"), 1):
         assert verdict(bad) == FAILED
-    table = claims_table("s", [claim("c", "w", "m", "e", float("nan"))], quick=False)
+    table = claims_table("s", [claim("c", "w", "m", "e", float("nan"), id="c")], quick=False)
     assert list(table.columns) == CLAIM_COLUMNS and table["verdict"].tolist() == [FAILED]
 
 
