@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from . import evaluate as E
 from . import primitives as P
 from .errors import CircuitError, NonFiniteError, ShapeError, TraceError
 
@@ -109,15 +110,11 @@ class Circuit:
         if type(x) is Tracer:
             raise ShapeError(f"a circuit takes the list of its l={self.l} inputs; inside a trace "
                              f"call it as c([x0, ...]), not on a single traced value")
-        from .evaluate import evaluate
-
-        return evaluate(self, x)
+        return E.evaluate(self, x)
 
     def slot_values(self, x: object) -> np.ndarray:
         """Every slot's value at x (shape (n_slots,), or (n_slots, B) for a batch): for debugging."""
-        from .evaluate import forward_values
-
-        return forward_values(self, x)
+        return E.forward_values(self, x)
 
     # --- printing ----------------------------------------------------------------------------------
     def _name(self, i: int) -> str:
