@@ -6,8 +6,10 @@
     python -m studies list               # the registered names
 
 writes results/NAME.csv (the main table), NAME.md (claims, summary, table), NAME.png (the plot),
-NAME.claims.csv, NAME.summary.csv (if any), NAME.json (command, mode, timings) and regenerates
-results/README.md. From Python, without writing anything:
+NAME.claims.csv, NAME.summary.csv (if any), NAME.json (command, mode, timings, environment) and
+regenerates results/README.md. `--out` must name a new folder, an empty one, or one an earlier run
+wrote (it holds the marker `.testbed-results`); any other folder is refused, so a run never
+replaces a file it did not write. From Python, without writing anything:
 
     from studies import run
     table, claims = run("variance", quick=True, seed=0)
@@ -41,8 +43,8 @@ Adding a study
      the non-wall columns of the tables, not the claims); then optionally
      `remeasure(params, attempt) -> dict | None` and `remeasure_budget_s`: an INCONCLUSIVE claim
      makes the runner re-run the cells with the params `remeasure` returns (more repetitions),
-     pool the new rows with the old, aggregate and claim again, within the budget
-     (`studies._runner.run_study`).
+     pool the new rows with the old, aggregate and claim again, within the budget (capped at a
+     few seconds in quick mode; `studies._runner.run_study`).
    - optional `reproducibility`: which columns can differ in the last bits between machines or
      BLAS builds, and why (printed in the results README).
 2. Add one line to `REGISTRY` below: `"NAME": "studies.NAME"`.
@@ -73,6 +75,7 @@ REGISTRY: dict[str, str] = {
     "variance": "studies.variance",
     "gradients": "studies.gradients",
     "symmetry": "studies.symmetry",
+    "lemmas": "studies.lemmas",
 }
 
 

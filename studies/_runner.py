@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from ._claims import INCONCLUSIVE, VERDICTS
+from ._claims import INCONCLUSIVE, QUICK_UNDECIDABLE, VERDICTS
 from ._study import Study, StudyResult
 
 SCHEDULER_TIMEOUT_S = 5.0
@@ -190,6 +190,15 @@ def run_cells(study: Study, cells: list[dict], seed: int, executor: cf.Executor,
     return frames, walls  # type: ignore[return-value]
 
 
+QUICK_REMEASURE_BUDGET_S = 5.0
+
+
+def _undecided(claims: pd.DataFrame) -> bool:
+    # inconclusive for want of data, which more repetitions can supply
+    reason = claims["reason"] if "reason" in claims.columns else ""
+    return bool(((claims["verdict"] == INCONCLUSIVE) & (reason != QUICK_UNDECIDABLE)).any())
+
+
 def _verdicts(claims: pd.DataFrame) -> dict[str, int]:
     return {v: int((claims["verdict"] == v).sum()) for v in VERDICTS}
 
@@ -202,8 +211,11 @@ def run_study(study: Study, *, quick: bool, seed: int, executor: cf.Executor,
     attempt k = 1, 2, ... runs the cells `remeasure(params, k)` returns (skipping None), appends
     their rows to the raw rows, aggregates and claims again; it stops when no claim is
     inconclusive or when the attempts so far have used `remeasure_budget_s` (an attempt is started
-    only while the budget is not spent, so the last one may overrun it by its own length).
-    meta["remeasure"] records the attempts, the budget and the seconds used.
+    only while the budget is not spent, so the last one may overrun it by its own length). Quick
+    mode caps the budget at QUICK_REMEASURE_BUDGET_S, so that the path runs but stays short.
+    Claims INCONCLUSIVE only because quick mode cannot decide them (reason QUICK_UNDECIDABLE) do
+    not trigger it: more repetitions would not change them. meta["remeasure"] records the
+    attempts, the budget and the seconds used.
     """
     t0 = time.perf_counter()
     cells = study.grid(quick)
@@ -214,8 +226,11 @@ def run_study(study: Study, *, quick: bool, seed: int, executor: cf.Executor,
     meta_remeasure = None
     if study.timed and study.remeasure is not None:
         before = _verdicts(claims)
+        budget = study.remeasure_budget_s
+        if quick:
+            budget = min(budget, QUICK_REMEASURE_BUDGET_S)
         attempts, used = 0, 0.0
-        while (claims["verdict"] == INCONCLUSIVE).any() and used < study.remeasure_budget_s:
+        while _undecided(claims) and used < budget:
             more = [p for p in (study.remeasure(dict(c), attempts + 1) for c in cells)
                     if p is not None]
             if not more:
@@ -228,7 +243,7 @@ def run_study(study: Study, *, quick: bool, seed: int, executor: cf.Executor,
             table = study.aggregate(raw, quick)
             claims = study.claims(table, quick)
             used += time.perf_counter() - t1
-        meta_remeasure = {"attempts": attempts, "budget_s": study.remeasure_budget_s,
+        meta_remeasure = {"attempts": attempts, "budget_s": budget,
                           "used_s": round(used, 2), "verdicts_before": before,
                           "verdicts_after": _verdicts(claims)}
     summary = study.summarise(table) if study.summarise is not None else None

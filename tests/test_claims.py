@@ -20,7 +20,7 @@ from studies._claims import (
     interval_reason,
     interval_verdict,
 )
-from studies._runner import run_study
+from studies._runner import QUICK_REMEASURE_BUDGET_S, run_study
 from studies._seeds import generator
 from studies._study import Study
 
@@ -172,9 +172,9 @@ def _timed_toy(budget: float, remeasure=True) -> Study:
         if remeasure is True else remeasure)
 
 
-def _run_toy(study: Study):
+def _run_toy(study: Study, quick: bool = False):
     with cf.ThreadPoolExecutor(2) as ex:
-        return run_study(study, quick=False, seed=0, executor=ex, progress=False)
+        return run_study(study, quick=quick, seed=0, executor=ex, progress=False)
 
 
 def test_inconclusive_timing_claim_is_remeasured_and_pooled():
@@ -204,3 +204,18 @@ def test_untimed_study_is_never_remeasured():
     untimed = Study(**{**study.__dict__, "timed": False})
     result = _run_toy(untimed)
     assert result.claims["verdict"].tolist() == [INCONCLUSIVE] and "remeasure" not in result.meta
+
+
+def test_quick_mode_caps_the_budget_and_skips_undecidable_claims():
+    result = _run_toy(_timed_toy(budget=600.0), quick=True)
+    assert result.meta["remeasure"]["budget_s"] == QUICK_REMEASURE_BUDGET_S
+    assert result.claims["verdict"].tolist() == [PASSED]  # the path runs in quick mode too
+
+    def undecidable(table, quick):
+        return claims_table("toy", [claim("c", "w", "m", "e", False, id="c",
+                                          quick_undecidable=quick)], quick)
+
+    study = Study(**{**_timed_toy(budget=600.0).__dict__, "claims": undecidable})
+    result = _run_toy(study, quick=True)
+    assert result.claims["verdict"].tolist() == [INCONCLUSIVE]
+    assert result.meta["remeasure"]["attempts"] == 0  # more repetitions cannot decide it
