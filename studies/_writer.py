@@ -99,7 +99,8 @@ def remove_stale_temporaries(out_dir: str | Path, older_than: float) -> list[Pat
     """Remove the `.tmp-*` files a killed run left in the results folder `out_dir`.
 
     Only in a marked folder, and only files last modified before `older_than` (a time.time()
-    stamp: the start of the current run), so that no file of the current run is touched.
+    stamp: the start of the current run), so that no file of the current run is touched. (Two runs
+    writing into one folder at the same time are not supported: they replace each other's files.)
     """
     out_dir = Path(out_dir)
     if not (out_dir / MARKER).is_file():
@@ -218,7 +219,9 @@ def study_markdown(result: StudyResult) -> str:
                   + ".", ""]
     if result.study.notes:
         parts += [result.study.notes, ""]
-    parts += ["## Claims", "", markdown_table(result.claims.drop(columns=["study"])), ""]
+    # one study, one mode (stated above): the table needs neither column
+    claims = result.claims.drop(columns=[c for c in ("study", "mode") if c in result.claims.columns])
+    parts += ["## Claims", "", markdown_table(claims), ""]
     if result.summary is not None:
         parts += ["## Summary", "", markdown_table(result.summary), ""]
     full = len(result.table) <= MD_FULL_TABLE_MAX_ROWS
