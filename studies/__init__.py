@@ -1,4 +1,4 @@
-"""testbed's studies: each measures claims of the lecture notes into tables, a plot and claims.
+"""testbed's studies: each measures claims of the theory (docs/theory.md) into tables, a plot and claims.
 
     python -m studies NAME [NAME ...] [--quick] [--seed S] [--workers K] [--scheduler ADDRESS]
                       [--out DIR]
@@ -53,7 +53,7 @@ Adding a study
    `tests/test_studies_engine.py` does): files written, schema, determinism between a process
    pool and a local Dask cluster, doctored tables flipping verdicts, missing data -> FAILED.
 
-Theory the studies share lives in `studies.meanfield` (notes' chained variance formula, mean-field
+Theory the studies share lives in `studies.meanfield` (the chained variance formula, mean-field
 recursion, chi_1, Gauss-Hermite expectations).
 """
 

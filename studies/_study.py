@@ -31,7 +31,7 @@ class Study:
 
     name: str
     title: str
-    where: str  # the section of the lecture notes the study measures
+    where: str  # the section of docs/theory.md (or the paper) the study measures
     grid: Callable[[bool], list[dict]]
     cell: Callable[[dict, int], pd.DataFrame]
     aggregate: Callable[[pd.DataFrame, bool], pd.DataFrame]

@@ -203,7 +203,7 @@ def test_meanfield_closed_forms():
     np.testing.assert_allclose(meanfield.chained_forward([2.0, 0.5, 3.0]), [2.0, 1.0, 3.0])
     np.testing.assert_allclose(meanfield.chained_backward([5.0, 2.0, 3.0], top=1.0),
                                [6.0, 3.0, 1.0])
-    # backward recursion of a linear network equals the notes' chained backward formula
+    # backward recursion of a linear network equals the chained backward formula of docs/theory.md
     q = meanfield.forward_q("identity", [1.0, 1.0, 1.0])
     back = meanfield.backward_second_moment("identity", q, [5.0, 2.0, 3.0], top=1.0)
     np.testing.assert_allclose(back, [6.0, 3.0, 1.0])
