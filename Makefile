@@ -7,7 +7,7 @@ export HYPOTHESIS_PROFILE ?= ci
 export MPLBACKEND := Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint reproduce quick bench clean
+.PHONY: help install test lint reproduce quick bench clean docs
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,13 @@ quick: $(STAMP)  ## every study in --quick mode (under 2 minutes), into results-
 bench: $(STAMP)  ## print the benchmark tables (circuits, deep network)
 	$(PY) benchmarks/circuits.py
 	$(PY) benchmarks/deepnet.py
+
+API_MODULES := testbed testbed.nn testbed.random_circuits
+
+docs: $(STAMP)  ## draw docs/img/*.png, run the tour into docs/tour.ipynb, API reference into docs/api/
+	$(PY) docs/make_figures.py
+	$(PY) docs/run_tour.py
+	$(PY) -W error -m pdoc $(API_MODULES) -o docs/api
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,13 +1,30 @@
-"""The README's usage example really runs."""
+"""The README's examples really run, and the figures it quotes are those of the results."""
 
 import pathlib
 import re
 
+ROOT = pathlib.Path(__file__).parent.parent
+
 
 def test_readme_python_blocks_run(capsys):
-    text = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    text = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks, "the README has no python example"
+    assert len(blocks) >= 3, "the README has lost an example"
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
     assert "circuit(l=3" in capsys.readouterr().out
+
+
+def test_readme_set_up_is_two_commands():
+    text = (ROOT / "README.md").read_text()
+    setup = re.search(r"## Set-up.*?```sh\n(.*?)```", text, flags=re.S).group(1)
+    assert [line.split()[:2] for line in setup.strip().splitlines()] == [["make", "reproduce"],
+                                                                         ["make", "test"]]
+
+
+def test_readme_claims_summary_is_the_results_summary():
+    readme = (ROOT / "README.md").read_text()
+    quoted = re.search(r"\*\*(\d+ claims[^*]*)\*\*", readme)
+    assert quoted, "the README has no claims summary line"
+    assert quoted.group(1) in (ROOT / "results" / "README.md").read_text(), \
+        f"the README quotes {quoted.group(1)!r}, which results/README.md no longer says"

@@ -1,0 +1,167 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # A guided tour of testbed
+#
+# This notebook is built from `docs/tour.py` by `make docs` and executed by the test suite, so
+# every number below is what the code gives today. The theory it walks through is in
+# [theory.md](theory.md); the measured claims are in the [claims table](../results/README.md).
+
+# %%
+# %matplotlib inline
+import jax
+
+jax.config.update("jax_enable_x64", True)  # float64 in JAX too, before any jax array exists
+
+import jax.numpy as jnp  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import testbed  # noqa: E402
+import testbed.nn as nn  # noqa: E402
+
+# %% [markdown]
+# ## 1. A circuit, its picture, its gradient circuit
+# `trace` records f: R^3 -> R as a circuit of primitive operations. N is its number of
+# operations, l its number of inputs.
+
+# %%
+c = testbed.trace(lambda x: testbed.sin(x[0] * x[1]) + x[2] / (x[0] * x[0] + 1.0), 3)
+print(c)
+print("N =", c.size, " l =", c.l)
+
+# %%
+x = np.array([1.0, 2.0, 3.0])
+testbed.draw(c, x)
+
+# %% [markdown]
+# The backprop picture: forward values, then the cotangents flowing back edge by edge. The input
+# row of the right panel is grad f(x).
+
+# %%
+testbed.draw_backprop(c, x)
+
+# %% [markdown]
+# The gradient is itself a circuit, a few times the size of c, and can be differentiated again.
+
+# %%
+testbed.draw_grad(c)
+
+# %% [markdown]
+# ## 2. Checked against `jax.grad`
+
+# %%
+f, g = testbed.value_and_grad(c, x)
+g_jax = np.asarray(jax.grad(testbed.to_jax(c))(jnp.asarray(x)))
+print("testbed:", g)
+print("jax:    ", g_jax)
+print("max relative difference:", np.max(np.abs(g - g_jax) / np.abs(g_jax)))
+
+# %% [markdown]
+# Grad-of-grad: output 0 of the gradient circuit is df/dx_0; its gradient is row 0 of the
+# Hessian, and one more `grad` gives a third derivative.
+
+# %%
+d0 = testbed.grad(c).output(0)                      # x -> df/dx0
+print("row 0 of the Hessian:", testbed.grad(d0)(x))
+print("jax.hessian row 0:   ", np.asarray(jax.hessian(testbed.to_jax(c))(jnp.asarray(x)))[0])
+d00 = testbed.grad(d0).output(0)                    # x -> d2f/dx0^2
+print("d3f/dx0^3:", testbed.grad(d00)(x)[0])
+fj = testbed.to_jax(c)
+print("jax:      ", float(jax.grad(lambda x: jax.grad(lambda x: jax.grad(fj)(x)[0])(x)[0])(jnp.asarray(x))[0]))
+
+# %% [markdown]
+# ## 3. The cost of a gradient: backprop against finite differences
+# `op_counts` counts the operations each transform performs. Backprop costs a constant times N
+# whatever l is; forward differences cost (l + 1) N.
+
+# %%
+rows = []
+for l in (1, 10, 100, 1000):
+    cl = testbed.trace(lambda x: sum(testbed.sin(xi) * xi for xi in x), l)
+    N = cl.size
+    grad_ops = sum(testbed.op_counts(cl, "grad").values())
+    fd_ops = sum(testbed.op_counts(cl, "fd_forward").values())
+    rows.append((l, N, grad_ops / N, fd_ops / N))
+    print(f"l={l:5d} N={N:5d}  grad ops / N = {grad_ops / N:5.2f}   finite differences ops / N = {fd_ops / N:7.1f}")
+
+# %% [markdown]
+# ## 4. A Hessian-vector product, three ways
+# On the circuit (forward mode through `grad(c)`), with JAX (forward over reverse), and on the deep
+# network with Pearlmutter's R-operator against JAX.
+
+# %%
+v = np.array([0.5, -1.0, 2.0])
+hv = testbed.hvp(c, x, v)
+hv_jax = np.asarray(jax.jvp(jax.grad(testbed.to_jax(c)), (jnp.asarray(x),), (jnp.asarray(v),))[1])
+print("circuit hvp:", hv)
+print("jax:        ", hv_jax)
+
+rng = np.random.default_rng(0)
+xb = rng.uniform(-2, 2, size=(32, 3))
+yb = np.sin(xb[:, :1])
+net = nn.init_network([3, 16, 16, 1], "tanh", "xavier_normal", rng)
+V = ([rng.normal(size=W.shape) for W in net.W], [rng.normal(size=b.shape) for b in net.b])
+HW, Hb = nn.hvp(net, xb, yb, V)                     # Pearlmutter's R-pass
+J = nn.to_jax_loss(net)
+
+
+def grad_J(W, b):
+    return jax.grad(J, argnums=(0, 1))(W, b, xb, yb)
+
+
+_, (HW_jax, Hb_jax) = jax.jvp(grad_J, ([jnp.asarray(W) for W in net.W], [jnp.asarray(b) for b in net.b]),
+                              ([jnp.asarray(W) for W in V[0]], [jnp.asarray(b) for b in V[1]]))
+print("R-pass vs jax, max relative difference per layer:",
+      [float(np.max(np.abs(a - np.asarray(b_))) / np.max(np.abs(b_))) for a, b_ in zip(HW, HW_jax)])
+
+# %% [markdown]
+# ## 5. The deep network and its three lemmas
+# Backprop is Lemma 3 once, then Lemma 1 and Lemma 2 alternately. Here layer 2 by hand, against
+# the gradient `value_and_grad` returns.
+
+# %%
+cache = nn.forward(net, xb)
+Jval, grads = nn.value_and_grad(net, xb, yb)
+dz3 = nn.lemma3(yb, cache.tau)                                       # dJ/dz[3]
+dW3, db3, da2 = nn.lemma1(dz3, cache.a[2], net.W[2])                 # Lemma 1 at k = 3
+dz2 = nn.lemma2(da2, cache.z[2], "tanh")                             # Lemma 2 at k = 2
+dW2, db2, _ = nn.lemma1(dz2, cache.a[1], net.W[1])                   # Lemma 1 at k = 2
+print("dJ/dW[2] by hand equals backprop's:", np.array_equal(dW2, grads.dW[1]))
+nn.draw(net, xb, yb)
+
+# %% [markdown]
+# ## 6. Variance propagation and vanishing gradients
+# Var(o) = n Var(w) Var(x): with "standard" initialisation (Var(w) = 1 / (3 n)) the variance of
+# z[k] shrinks by 1/3 per layer in a linear network; Xavier keeps it. With sigmoid and standard
+# initialisation the gradient ||dJ/dz[k]|| vanishes towards the input.
+
+# %%
+rng = np.random.default_rng(1)
+xs = rng.normal(size=(512, 128))
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+for init in ("standard", "xavier_normal"):
+    deep = nn.init_network([128] * 21, "identity", init, rng)
+    var = [np.var(z) for z in nn.forward(deep, xs).z[1:]]
+    left.semilogy(range(1, 21), var, "o-", ms=3, label=init)
+left.semilogy(range(1, 21), (1 / 3) ** np.arange(1, 21), "k:", label="(1/3)^k")
+left.set(xlabel="layer k", ylabel="Var(z[k])", title="identity activation, width 128")
+left.legend()
+for act, init in (("sigmoid", "standard"), ("tanh", "xavier_normal"), ("relu", "he_normal")):
+    deep = nn.init_network([128] * 20 + [1], act, init, rng)
+    _, gr = nn.value_and_grad(deep, xs[:64], rng.normal(size=(64, 1)))
+    right.semilogy(range(1, 21), [np.linalg.norm(gr.dz[k]) for k in range(1, 21)], "o-", ms=3,
+                   label=f"{act} + {init}")
+right.set(xlabel="layer k", ylabel="||dJ/dz[k]||", title="gradient norms, depth 20")
+right.legend()
+plt.show()
