@@ -412,8 +412,11 @@ class _Inputs(list):
 def trace(f: Callable, l: int) -> Circuit:
     """Record f: R^l -> R^k as a circuit by calling f on a list of l tracers.
 
-    f may use + - * / **(int), unary minus, real numbers and testbed's sin, cos, exp, log, relu,
-    sigmoid, tanh, step, and returns one tracer or a tuple/list of them (the outputs, in order).
+    f may use + - * / **(int), unary minus, real numbers (numpy scalars too), testbed's sin, cos,
+    exp, log, relu, sigmoid, tanh, step and other circuits called on lists of its values (their
+    nodes are recorded in place), and returns one tracer or a tuple/list of them (the outputs, in
+    order). A non-callable f, an f that does not take one argument, or a numpy function applied to
+    a tracer raise TypeError; x[i] past l and other misuse raise TraceError.
     """
     if not callable(f):
         raise TypeError(f"trace(f, l) needs a function f of one argument, the list x of l inputs; "
@@ -462,11 +465,9 @@ def _check_arity(f: Callable, l: int) -> None:
                         f"({params}); write lambda x: f(x[0], x[1], ...)") from None
 
 
-def compose(c: Circuit, xs: Sequence) -> object:
-    """c applied to values xs of a running trace: c's nodes, re-recorded on the tracers xs.
-
-    Returns one tracer (c has one output) or a tuple of k. Real numbers among xs become constants.
-    """
+def record(c: Circuit, xs: Sequence) -> list[Tracer]:
+    """Every slot of c, re-recorded in the running trace that owns the tracers among xs (c's l
+    inputs; real numbers among them become constants): the same operations in the same order."""
     b = next(t._trace for t in xs if type(t) is Tracer)
     if len(xs) != c.l:
         raise ShapeError(f"this circuit has l={c.l} inputs; it was called on {len(xs)} values")
@@ -476,8 +477,13 @@ def compose(c: Circuit, xs: Sequence) -> object:
         if code == P.CONST:
             v.append(Tracer(b, b.const(value)))
         else:
-            prim = P.BY_CODE[code]
-            v.append(b.emit(prim, (v[j], v[k]) if k >= 0 else (v[j],)))
+            v.append(b.emit(P.BY_CODE[code], (v[j], v[k]) if k >= 0 else (v[j],)))
+    return v
+
+
+def compose(c: Circuit, xs: Sequence) -> Tracer | tuple[Tracer, ...]:
+    """c applied to values xs inside a trace: one tracer (c has one output) or a tuple of k."""
+    v = record(c, xs)
     outs = tuple(v[o] for o in c.outputs.tolist())
     return outs[0] if len(outs) == 1 else outs
 

@@ -145,3 +145,77 @@ def test_import_testbed_does_not_import_jax():
             "testbed.to_jax(testbed.trace(lambda x: x[0] * 2.0, 1)); assert 'jax' in sys.modules")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+# --- the primitive table: each row's interval rule and JAX twin ------------------------------------
+
+_ROWS = list(P.TABLE.values())
+
+
+def _argument_interval(draw, prim, pos):
+    """An interval inside the primitive's domain for argument `pos` (log > 0, divisor away from 0,
+    exp far from overflow), with both ends drawn."""
+    lo, hi = sorted(draw(st.lists(st.floats(-3.0, 3.0), min_size=2, max_size=2)))
+    if prim is P.LOG or (prim is P.DIV and pos == 1):
+        lo, hi = 0.1 + abs(lo), 0.1 + abs(lo) + (hi - lo)
+        if prim is P.DIV and draw(st.booleans()):
+            lo, hi = -hi, -lo
+    return lo, hi
+
+
+@given(st.sampled_from(_ROWS), st.data())
+def test_interval_rule_contains_every_value(prim, data):
+    ivs = [_argument_interval(data.draw, prim, pos) for pos in range(prim.arity)]
+    xs = [data.draw(st.floats(lo, hi)) for lo, hi in ivs]
+    lo, hi = prim.interval(*ivs)
+    y = prim.py(*xs)
+    # the rule's own arithmetic rounds to nearest: an ulp of slack at either end
+    assert np.nextafter(lo, -np.inf) <= y <= np.nextafter(hi, np.inf), (prim, ivs, xs, (lo, hi), y)
+
+
+@given(st.integers(1, 3), st.lists(st.tuples(st.sampled_from(list(P.OPS)), st.floats(0, 1, exclude_max=True),
+                                             st.floats(0, 1, exclude_max=True)), min_size=1, max_size=25),
+       st.data())
+def test_random_circuit_intervals_contain_every_slot_value(l, steps, data):
+    # the claim of testbed.random_circuits: each slot's interval holds its value on all of [-2, 2]^l
+    from testbed.random_circuits import BOX, Builder
+
+    b = Builder(l)
+    for name, u, w in steps:
+        n = len(b.op)
+        b.apply(name, int(u * n), int(w * n)) if P.TABLE[name].arity == 2 else b.apply(name, int(u * n))
+    c = b.circuit([len(b.op) - 1])
+    X = np.array(data.draw(st.lists(points(l, BOX), min_size=1, max_size=4)))
+    vals = c.slot_values(X)  # (n_slots, B)
+    lo, hi = np.array(b.iv).T
+    # interval ends are computed in rounded arithmetic through up to ~50 operations: 1e-12 relative
+    slack = 1e-12 * np.maximum(1.0, np.maximum(np.abs(lo), np.abs(hi)))
+    assert np.all(vals >= (lo - slack)[:, None]) and np.all(vals <= (hi + slack)[:, None])
+
+
+@given(st.sampled_from(_ROWS), st.data())
+def test_each_rows_jax_twin_agrees_in_value_and_derivative(prim, data):
+    import jax
+
+    fn = prim.jnp(jax)
+    xs = [data.draw(st.floats(*_argument_interval(data.draw, prim, pos))) for pos in range(prim.arity)]
+    ans = prim.py(*xs)
+    # 1e-14 and the floor: XLA's libm and Python's math differ by an ulp or two on sin, exp, log,
+    # tanh, and rules such as 1 - ans^2 (tanh) cancel, turning that into an absolute error of the
+    # size of the values involved
+    scale = max(1.0, abs(ans), *map(abs, xs))
+    assert_close(float(fn(*xs)), ans, scale, rtol=1e-14, what=f"{prim.name} value at {xs}")
+    theirs = jax.grad(fn, argnums=tuple(range(prim.arity)))(*map(np.float64, xs))
+    ours = prim.vjp(1.0, ans, *xs)
+    for pos in range(prim.arity):
+        mine = 0.0 if ours[pos] is None else ours[pos]
+        assert_close(mine, float(theirs[pos]), scale, rtol=1e-14, what=f"d {prim.name} / d arg {pos} at {xs}")
+
+
+def test_relu_and_step_twins_at_the_kink():
+    # relu'(0) = 0 in testbed and in its JAX twin (jnp.maximum(x, 0) would give 0.5)
+    import jax
+
+    assert float(jax.grad(P.RELU.jnp(jax))(0.0)) == 0.0 == P.RELU.vjp(1.0, 0.0, 0.0)[0]
+    assert float(P.STEP.jnp(jax)(0.0)) == 0.0 == P.STEP.py(0.0)
+    assert {p.name for p in _ROWS if not p.smooth} == {"relu", "step"}
