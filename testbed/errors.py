@@ -1,4 +1,9 @@
-"""testbed's exception types: every one is a ValueError, and every message says what and where."""
+"""testbed's exception types: every one is a ValueError, and every message says what and where.
+
+The rule: a value that is bad (wrong length or shape, non-finite, outside a primitive's domain, an
+index out of range, misuse of a trace) raises one of these; an argument of the wrong kind altogether
+(f not callable, not a Circuit, a numpy function applied to a traced value) raises TypeError.
+"""
 
 
 class TestbedError(ValueError):
@@ -24,7 +29,8 @@ class CircuitError(TestbedError):
 
 
 class TraceError(TestbedError):
-    """Misuse of tracing: a non-tracer result, a tracer used after its trace ended, branching."""
+    """Misuse of tracing: a non-tracer result, a tracer used after its trace ended, branching on a
+    tracer, x[i] past the l inputs, a constant that is not a real number."""
 
 
 class GradientCheckError(TestbedError):

@@ -1,4 +1,6 @@
-"""Bad input gets a testbed error (a ValueError) naming what was wrong and where; never a NaN."""
+"""Bad input gets a testbed error (a ValueError) naming what was wrong and where; never a NaN.
+An argument of the wrong kind (f not callable, not a Circuit, a numpy function on a tracer) gets a
+TypeError that names what was expected."""
 
 import re
 
