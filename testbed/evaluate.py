@@ -54,8 +54,9 @@ def as_real(a: object, name: str) -> np.ndarray:
     A = np.asarray(a)
     kind = A.dtype.kind
     if kind == "O":
-        bad = next((e for e in A.flat if isinstance(e, bool) or not isinstance(e, numbers.Real)), None)
-        if bad is not None:
+        bad = [e for e in A.flat if isinstance(e, bool) or not isinstance(e, numbers.Real)][:1]
+        if bad:
+            bad = bad[0]
             raise ShapeError(f"{name} must be a real float array; it holds {type(bad).__name__} "
                              f"{bad!r}")
     elif kind not in "iuf":

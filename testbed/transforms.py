@@ -86,6 +86,7 @@ def jvp_circuit(c: Circuit) -> Circuit:
 
 def hvp_circuit(c: Circuit) -> Circuit:
     """jvp_circuit(grad(c)): inputs (x, v), outputs (grad f(x), H(x) v)."""
+    _scalar(c, "hvp_circuit")
     return jvp_circuit(grad(c))
 
 

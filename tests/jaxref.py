@@ -65,3 +65,78 @@ def hvp(c, x, v):
 
 def hessian(c, x):
     return np.asarray(_hess(_pad(x), _prog(c)))[:c.l, :c.l]
+
+
+_jacfwd = jax.jit(jax.jacfwd(interpret))
+_jacrev = jax.jit(jax.jacrev(interpret))
+_third = jax.jit(jax.jacfwd(jax.hessian(_f0)))
+
+
+def jacfwd(c, x):
+    """jax.jacfwd of the circuit: the (k, l) Jacobian."""
+    return np.asarray(_jacfwd(_pad(x), _prog(c)))[:c.n_outputs, :c.l]
+
+
+def jacrev(c, x):
+    """jax.jacrev of the circuit: the (k, l) Jacobian."""
+    return np.asarray(_jacrev(_pad(x), _prog(c)))[:c.n_outputs, :c.l]
+
+
+def third(c, x):
+    """The (l, l, l) third derivative d^3 f / dx_i dx_j dx_m (forward over JAX's hessian)."""
+    return np.asarray(_third(_pad(x), _prog(c)))[:c.l, :c.l, :c.l]
+
+
+# --- batches: one call per batch of up to B_MAX points, vmapped, padded to B_MAX rows --------------
+B_MAX = 3
+_value_b = jax.jit(jax.vmap(interpret, in_axes=(0, None)))
+_grad_b = jax.jit(jax.vmap(jax.grad(_f0), in_axes=(0, None)))
+_jvp_b = jax.jit(jax.vmap(lambda x, v, p: jax.jvp(lambda y: interpret(y, p), (x,), (v,)),
+                          in_axes=(0, 0, None)))
+_vjp_b = jax.jit(jax.vmap(lambda x, u, p: jax.vjp(lambda y: interpret(y, p), x)[1](u)[0],
+                          in_axes=(0, 0, None)))
+_hess_b = jax.jit(jax.vmap(jax.hessian(_f0), in_axes=(0, None)))
+_hvp_b = jax.jit(jax.vmap(lambda x, v, p: jax.jvp(lambda y: jax.grad(_f0)(y, p), (x,), (v,))[1],
+                          in_axes=(0, 0, None)))
+
+
+def _rows(X, width):
+    """X (B, n) padded to (B_MAX, width): extra columns zero, extra rows copies of row 0."""
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    if len(X) > B_MAX:
+        raise ValueError(f"at most {B_MAX} points per batch, got {len(X)}")
+    out = np.zeros((B_MAX, width))
+    out[:] = np.pad(X[0], (0, width - X.shape[1]))
+    out[:len(X), :X.shape[1]] = X
+    return out
+
+
+def values(c, X):
+    """The outputs at each point: (B, k)."""
+    return np.asarray(_value_b(_rows(X, L), _prog(c)))[:len(X), :c.n_outputs]
+
+
+def grads(c, X):
+    """grad f at each point: (B, l)."""
+    return np.asarray(_grad_b(_rows(X, L), _prog(c)))[:len(X), :c.l]
+
+
+def jvps(c, X, V):
+    """(f, J v) at each point: two (B, k) arrays."""
+    f, t = _jvp_b(_rows(X, L), _rows(V, L), _prog(c))
+    return np.asarray(f)[:len(X), :c.n_outputs], np.asarray(t)[:len(X), :c.n_outputs]
+
+
+def vjps(c, X, U):
+    """u^T J at each point: (B, l)."""
+    return np.asarray(_vjp_b(_rows(X, L), _rows(U, K), _prog(c)))[:len(X), :c.l]
+
+
+def hvps(c, X, V):
+    """H v at each point: (B, l)."""
+    return np.asarray(_hvp_b(_rows(X, L), _rows(V, L), _prog(c)))[:len(X), :c.l]
+
+
+def hessians(c, X):
+    """The Hessian at each point: (B, l, l)."""
+    return np.asarray(_hess_b(_rows(X, L), _prog(c)))[:len(X), :c.l, :c.l]

@@ -2,104 +2,189 @@
 
 The same circuit is handed to JAX twice: literally, node by node (testbed.to_jax, eager), and as a
 program for one compiled interpreter (tests/jaxref.py) that makes 200 examples per property cheap.
-Every property runs 200 examples under the ci profile.
+Every property runs on both executors ("sequential" and "vectorised", forced: the random circuits
+are too small for "auto" to pick the vectorised one), at one point x and at a batch of points
+whose first row is x.
 """
 
 import jax
 import jax.numpy as jnp
 import jaxref
 import numpy as np
+import pytest
 from hypothesis import example, given
+from hypothesis import strategies as st
 from support import assert_close, scale_of
 
 import testbed
-from testbed.strategies import circuits, circuits_with_points, directions, points
+from testbed.evaluate import evaluate
+from testbed.strategies import circuits, directions, points
 
 jax.config.update("jax_enable_x64", True)
 
+EXECUTORS = pytest.mark.parametrize("executor", ["sequential", "vectorised"])
+
+
+@st.composite
+def batches(draw, **kw):
+    """(c, X, V, U): a circuit, B in 1..3 points (row 0 is the single point the tests also use),
+    a direction per point and a cotangent per point."""
+    c = draw(circuits(**kw))
+    B = draw(st.integers(1, 3))
+    X = np.array([draw(points(c.l)) for _ in range(B)])
+    V = np.array([draw(directions(c.l)) for _ in range(B)])
+    U = np.array([draw(directions(c.n_outputs)) for _ in range(B)])
+    return c, X, V, U
+
+
+def _pinned(f, x, v):
+    return (f, np.array([x]), np.array([v]), np.ones((1, f.n_outputs)))
+
+
 # Edge case pinned for every property: relu exactly at its kink, where relu'(0) = 0 (jax.nn.relu).
-_KINK = (testbed.trace(lambda x: testbed.relu(x[0]) * x[1] + testbed.step(x[0]), 2),
-         np.array([0.0, 1.5]), np.array([1.0, -1.0]))
+_KINK = _pinned(testbed.trace(lambda x: testbed.relu(x[0]) * x[1] + testbed.step(x[0]), 2),
+                [0.0, 1.5], [1.0, -1.0])
 # ...and exp at the largest argument the strategy allows (5), through a division.
-_EXP = (testbed.trace(lambda x: testbed.exp(5.0 * testbed.sin(x[0])) / (x[1] * x[1] + 0.1), 2),
-        np.array([np.pi / 2, 0.0]), np.array([0.5, 1.0]))
+_EXP = _pinned(testbed.trace(lambda x: testbed.exp(5.0 * testbed.sin(x[0])) / (x[1] * x[1] + 0.1), 2),
+               [np.pi / 2, 0.0], [0.5, 1.0])
 
 
-@given(circuits_with_points(max_outputs=3))
-@example(_KINK)
-@example(_EXP)
-def test_value_and_grad_match_literal_to_jax(cxv):
-    c, x, _ = cxv
+@given(cXVU=batches(max_outputs=3))
+@example(cXVU=_KINK)
+@example(cXVU=_EXP)
+def test_value_and_grad_match_literal_to_jax(cXVU):
+    # the literal to_jax is eager JAX (slow): checked once per example, against both executors
+    c, X, _, _ = cXVU
+    x = X[0]
     f = testbed.to_jax(c)
-    assert_close(c(x), np.asarray(f(jnp.asarray(x))), scale_of((c, x)), what="value")
-    assert_close(jaxref.value(c, x), np.asarray(f(jnp.asarray(x))), scale_of((c, x)),
-                 what="interpreter vs literal")
+    literal = np.asarray(f(jnp.asarray(x)))
+    s = scale_of((c, x))
+    assert_close(jaxref.value(c, x), literal, s, what="interpreter vs literal")
+    for executor in ("sequential", "vectorised"):
+        assert_close(evaluate(c, x, executor), literal, s, what=f"value, {executor}")
     if c.n_outputs == 1:
         theirs = np.asarray(jax.grad(f)(jnp.asarray(x)))
-        assert_close(testbed.value_and_grad(c, x)[1], theirs, scale_of((testbed.grad(c), x)),
-                     what="grad vs literal jax.grad")
+        for executor in ("sequential", "vectorised"):
+            assert_close(testbed.value_and_grad(c, x, executor)[1], theirs,
+                         scale_of((testbed.grad(c), x)), what=f"grad vs literal jax.grad, {executor}")
 
 
-@given(circuits_with_points())
-@example(_KINK)
-@example(_EXP)
-def test_grad_matches_jax(cxv):
-    c, x, _ = cxv
-    f, g = testbed.value_and_grad(c, x)
+def _per_point(ours_single, ours_batch, theirs, scales, what):
+    """Row 0 of `theirs` against the single-point result, every row against the batched one."""
+    assert_close(ours_single, np.reshape(theirs[0], np.shape(ours_single)), scales[0], what=what)
+    for b, (ours_b, theirs_b) in enumerate(zip(ours_batch, theirs, strict=True)):
+        assert_close(np.atleast_1d(ours_b), np.atleast_1d(theirs_b), scales[b],
+                     what=f"batched {what}, point {b}")
+
+
+@EXECUTORS
+@given(cXVU=batches(max_outputs=3))
+@example(cXVU=_KINK)
+@example(cXVU=_EXP)
+def test_value_matches_jax(executor, cXVU):
+    c, X, _, _ = cXVU
+    theirs = jaxref.values(c, X)
+    ours = np.reshape(evaluate(c, X, executor), (len(X), -1))
+    _per_point(evaluate(c, X[0], executor), ours, theirs, [scale_of((c, x)) for x in X], "value")
+
+
+@EXECUTORS
+@given(cXVU=batches())
+@example(cXVU=_KINK)
+@example(cXVU=_EXP)
+def test_grad_matches_jax(executor, cXVU):
+    c, X, _, _ = cXVU
     G = testbed.grad(c)
-    theirs = jaxref.grad(c, x)
-    s = scale_of((G, x))
-    assert_close(g, theirs, s, what="value_and_grad")
-    assert_close(np.atleast_1d(G(x)), theirs, s, what="grad circuit")
-    assert_close(f, c(x), s, what="value of value_and_grad")
+    theirs = jaxref.grads(c, X)
+    s = [scale_of((G, x)) for x in X]
+    f1, g1 = testbed.value_and_grad(c, X[0], executor)
+    fb, gb = testbed.value_and_grad(c, X, executor)
+    _per_point(g1, gb, theirs, s, "value_and_grad")
+    _per_point(np.atleast_1d(evaluate(G, X[0], executor)),
+               np.reshape(evaluate(G, X, executor), (len(X), c.l)), theirs, s, "grad circuit")
+    _per_point(f1, fb, jaxref.values(c, X), s, "value of value_and_grad")
 
 
-@given(circuits_with_points(max_outputs=3))
-@example(_KINK)
-def test_jvp_matches_jax(cxv):
-    c, x, v = cxv
-    f, t = testbed.jvp(c, x, v)
-    jf, jt = jaxref.jvp(c, x, v)
-    s = scale_of((testbed.jvp_circuit(c), np.concatenate([x, v])))
-    assert_close(f, jf, s, what="jvp primal")
-    assert_close(t, jt, s, what="jvp tangent")
+@EXECUTORS
+@given(cXVU=batches(max_outputs=3))
+@example(cXVU=_KINK)
+def test_jvp_matches_jax(executor, cXVU):
+    c, X, V, _ = cXVU
+    jf, jt = jaxref.jvps(c, X, V)
+    s = [scale_of((testbed.jvp_circuit(c), np.concatenate([x, v]))) for x, v in zip(X, V, strict=True)]
+    f1, t1 = testbed.jvp(c, X[0], V[0], executor)
+    fb, tb = testbed.jvp(c, X, V, executor)
+    _per_point(f1, np.reshape(fb, (len(X), -1)), jf, s, "jvp primal")
+    _per_point(t1, np.reshape(tb, (len(X), -1)), jt, s, "jvp tangent")
 
 
-@given(circuits(max_outputs=3).flatmap(
-    lambda c: points(c.l).flatmap(lambda x: directions(c.n_outputs).map(lambda u: (c, x, u)))))
-def test_vjp_matches_jax(cxu):
-    c, x, u = cxu
-    f, g = testbed.vjp(c, x, u)
+@EXECUTORS
+@given(cXVU=batches(max_outputs=3))
+@example(cXVU=_KINK)
+def test_vjp_matches_jax(executor, cXVU):
+    c, X, _, U = cXVU
     # the floor: intermediate magnitudes of value and reverse sweep, u-weighted over the outputs
-    s = max(scale_of((testbed.grad(testbed.Circuit(c.l, c.op, c.a0, c.a1, c.consts, [o])), x))
-                     for o in c.outputs) * (1.0 + float(np.abs(u).sum()))
-    assert_close(f, jaxref.value(c, x), scale_of((c, x)), what="vjp primal")
-    assert_close(g, jaxref.vjp(c, x, u), s, what="vjp cotangent")
+    s = [max(scale_of((testbed.grad(c.output(o)), x)) for o in range(c.n_outputs))
+         * (1.0 + float(np.abs(u).sum())) for x, u in zip(X, U, strict=True)]
+    f1, g1 = testbed.vjp(c, X[0], U[0], executor)
+    fb, gb = testbed.vjp(c, X, U, executor)
+    _per_point(f1, np.reshape(fb, (len(X), -1)), jaxref.values(c, X), [scale_of((c, x)) for x in X],
+               "vjp primal")
+    _per_point(g1, gb, jaxref.vjps(c, X, U), s, "vjp cotangent")
 
 
-@given(circuits_with_points())
-@example(_KINK)
-@example(_EXP)
-def test_hvp_matches_jax_forward_over_reverse(cxv):
-    c, x, v = cxv
-    s = scale_of((testbed.hvp_circuit(c), np.concatenate([x, v])))
-    assert_close(testbed.hvp(c, x, v), jaxref.hvp(c, x, v), s, what="hvp")
+@EXECUTORS
+@given(cXVU=batches())
+@example(cXVU=_KINK)
+@example(cXVU=_EXP)
+def test_hvp_matches_jax_forward_over_reverse(executor, cXVU):
+    c, X, V, _ = cXVU
+    s = [scale_of((testbed.hvp_circuit(c), np.concatenate([x, v]))) for x, v in zip(X, V, strict=True)]
+    _per_point(testbed.hvp(c, X[0], V[0], executor), testbed.hvp(c, X, V, executor),
+               jaxref.hvps(c, X, V), s, "hvp")
 
 
-@given(circuits_with_points())
-@example(_KINK)
-@example(_EXP)
-def test_hessian_and_grad_of_grad_match_jax_hessian(cxv):
-    c, x, _ = cxv
-    theirs = jaxref.hessian(c, x)
-    s = max(scale_of((testbed.hvp_circuit(c), np.concatenate([x, e])))
-            for e in np.eye(c.l))
-    assert_close(testbed.hessian(c, x), theirs, s, what="hessian (l HVPs)")
+def _row_scales(c, Z):
+    """The largest intermediate magnitude at each point (row) of Z, floor 1."""
+    return np.maximum(1.0, np.abs(c.slot_values(Z)).max(axis=0))
+
+
+@EXECUTORS
+@given(cXVU=batches())
+@example(cXVU=_KINK)
+@example(cXVU=_EXP)
+def test_hessian_and_grad_of_grad_match_jax_hessian(executor, cXVU):
+    c, X, _, _ = cXVU
+    theirs = jaxref.hessians(c, X)
+    x = X[0]
+    s = _row_scales(testbed.hvp_circuit(c), np.hstack([np.tile(x, (c.l, 1)), np.eye(c.l)])).max()
+    assert_close(testbed.hessian(c, x, executor), theirs[0], s, what="hessian (l HVPs)")
     # reverse mode over each output of the gradient circuit: row i of the Hessian, no extra code
     G = testbed.grad(c)
     for i in range(c.l):
-        gi = testbed.Circuit(G.l, G.op, G.a0, G.a1, G.consts, [G.outputs[i]], G.level)
-        s_i = max(s, scale_of((testbed.grad(gi), x)))
-        assert_close(testbed.value_and_grad(gi, x)[1], theirs[i], s_i, what=f"grad(grad)[{i}]")
-        assert_close(np.atleast_1d(testbed.grad(gi)(x)), theirs[i], s_i,
-                     what=f"grad(grad) circuit [{i}]")
+        gi = G.output(i)
+        s_i = np.maximum(s, _row_scales(testbed.grad(gi), X))
+        _per_point(testbed.value_and_grad(gi, x, executor)[1], testbed.value_and_grad(gi, X, executor)[1],
+                   theirs[:, i], s_i, f"grad(grad)[{i}]")
+        _per_point(np.atleast_1d(evaluate(testbed.grad(gi), x, executor)),
+                   np.reshape(evaluate(testbed.grad(gi), X, executor), (len(X), c.l)),
+                   theirs[:, i], s_i, f"grad(grad) circuit [{i}]")
+
+
+@EXECUTORS
+@given(cXVU=batches(max_nodes=8), ij=st.tuples(st.integers(0, 3), st.integers(0, 3)))
+@example(cXVU=_KINK, ij=(0, 1))
+@example(cXVU=_EXP, ij=(1, 0))
+def test_third_derivative_through_output_matches_jax(executor, cXVU, ij):
+    # d^3 f / dx_i dx_j dx_m for all m: grad of output j of grad of output i of grad(c)
+    c, X, _, _ = cXVU
+    i, j = ij[0] % c.l, ij[1] % c.l
+    H_i = testbed.grad(testbed.grad(c).output(i))
+    T_ij = testbed.grad(H_i.output(j))
+    x = X[0]
+    theirs = jaxref.third(c, x)[i, j]
+    s = scale_of((T_ij, x))
+    assert_close(testbed.value_and_grad(H_i.output(j), x, executor)[1], theirs, s,
+                 what=f"third derivative [{i}, {j}, :]")
+    assert_close(np.atleast_1d(evaluate(T_ij, x, executor)), theirs, s,
+                 what=f"third-derivative circuit [{i}, {j}, :]")
