@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from hypothesis import given
@@ -11,6 +12,7 @@ from support import assert_close, scale_of
 
 import testbed
 from testbed import primitives as P
+from testbed.random_circuits import BOX, Builder
 from testbed.strategies import circuits, circuits_with_points, points
 
 # --- Circuit.output --------------------------------------------------------------------------------
@@ -118,8 +120,6 @@ def test_output_needs_an_index():
 
 @pytest.mark.parametrize("method", ["unrolled", "scan"])
 def test_to_jax_checks_the_shape_of_x(method):
-    import jax
-
     c = testbed.trace(lambda x: (x[0] * x[1], testbed.sin(x[2])), 3)
     f = testbed.to_jax(c, method=method)
     x = np.array([0.5, -1.5, 2.0])
@@ -178,8 +178,6 @@ def test_interval_rule_contains_every_value(prim, data):
        st.data())
 def test_random_circuit_intervals_contain_every_slot_value(l, steps, data):
     # the claim of testbed.random_circuits: each slot's interval holds its value on all of [-2, 2]^l
-    from testbed.random_circuits import BOX, Builder
-
     b = Builder(l)
     for name, u, w in steps:
         n = len(b.op)
@@ -195,8 +193,6 @@ def test_random_circuit_intervals_contain_every_slot_value(l, steps, data):
 
 @given(st.sampled_from(_ROWS), st.data())
 def test_each_rows_jax_twin_agrees_in_value_and_derivative(prim, data):
-    import jax
-
     fn = prim.jnp(jax)
     xs = [data.draw(st.floats(*_argument_interval(data.draw, prim, pos))) for pos in range(prim.arity)]
     ans = prim.py(*xs)
@@ -214,8 +210,6 @@ def test_each_rows_jax_twin_agrees_in_value_and_derivative(prim, data):
 
 def test_relu_and_step_twins_at_the_kink():
     # relu'(0) = 0 in testbed and in its JAX twin (jnp.maximum(x, 0) would give 0.5)
-    import jax
-
     assert float(jax.grad(P.RELU.jnp(jax))(0.0)) == 0.0 == P.RELU.vjp(1.0, 0.0, 0.0)[0]
     assert float(P.STEP.jnp(jax)(0.0)) == 0.0 == P.STEP.py(0.0)
     assert {p.name for p in _ROWS if not p.smooth} == {"relu", "step"}
