@@ -10,10 +10,10 @@ repeated calls after a warm-up:
 
   fwd       testbed.nn.forward                    (r matmuls)
   grad      testbed.nn.value_and_grad, need_dx=False: forward + backprop  (3r - 1 matmuls),
-            writing dJ/dW into the arrays of the previous call (out=)
-  grad new  the same, allocating fresh dJ/dW arrays each call
-  hvp       testbed.nn.hvp: Pearlmutter's R-forward and R-backward        (8r - 5 matmuls), out=
-  hvp new   the same, fresh arrays
+            fresh dJ/dW arrays each call, as every public function returns
+  grad into the same passes as `testbed.nn.train` runs them: dJ/dW written into arrays the loop
+            owns (backprop's private `into`, train's one buffer-reusing path)
+  hvp       testbed.nn.hvp: Pearlmutter's R-forward and R-backward        (8r - 5 matmuls)
   jit grad  jax.jit(jax.grad(J)) w.r.t. (W, b)
   jit hvp   jax.jit of jax.jvp(jax.grad(J), (W, b), (VW, Vb))  (forward-over-reverse)
   eager     jax.grad(J) without jit
@@ -21,14 +21,14 @@ repeated calls after a warm-up:
 With the 1-unit output the last layer is negligible, so the expected wall ratios are the matmul
 counts of the three w x w layers: grad / fwd = 8/3 ≈ 2.7 and hvp / grad = 19/8 ≈ 2.4.
 
-Why two columns: on this machine (a VM) a fresh parameter-sized array costs page faults - three
+Why "grad into": on this machine (a VM) a fresh parameter-sized array costs page faults - three
 fresh 2 MiB arrays take ~4.5 ms against 0.35 ms when glibc keeps freed memory
-(GLIBC_TUNABLES=glibc.malloc.trim_threshold=...:glibc.malloc.mmap_threshold=...) - so at w = 512
-"grad new" is dominated by memory the kernel hands out, not by arithmetic. `out=` is how a loop
-avoids it (testbed.nn.train recycles its buffers that way). The ratios use the out= columns; JAX
-allocates its outputs afresh on every call.
-Targets (issue 3): grad <= jit grad at w >= 128; grad < eager at every w; grad / fwd <= 3 at
-w >= 512; hvp <= 3 grad; hvp < jit hvp at w >= 128.
+(GLIBC_TUNABLES=glibc.malloc.trim_threshold=...:glibc.malloc.mmap_threshold=...) - so at w >= 512
+"grad" is partly memory the kernel hands out, not arithmetic. A training loop avoids it by writing
+into arrays it owns, which is what train does; the column says whether that is worth keeping.
+JAX allocates its outputs afresh on every call, like "grad" and "hvp".
+Targets: grad < eager at every w; grad / fwd <= 3 at w >= 512; hvp <= 3 grad;
+grad into <= jit grad and hvp < jit hvp at w >= 128.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import testbed.nn as nn  # noqa: E402
+from testbed.nn.backprop import _backward, _forward  # noqa: E402  (train's private path, timed)
 
 DEPTH = 4
 
@@ -111,14 +112,18 @@ def measure(width: int, batch: int, budget: float) -> dict[str, float]:
     def run(f, *args):
         return lambda: jax.block_until_ready(f(*args))
 
-    gbuf = nn.value_and_grad(net, x, y, need_dx=False)[1]
-    hbuf = nn.hvp(net, x, y, V)
+    into = ([np.empty_like(w) for w in net.W], [np.empty_like(v) for v in net.b])
+
+    def grad_into():
+        # what one step of nn.train computes before its update (train checks J and the update)
+        cache = _forward(net, x)
+        return _backward(net, cache, y, need_dx=False, into=into)
+
     out = median_times({
         "fwd": lambda: nn.forward(net, x),
-        "grad": lambda: nn.value_and_grad(net, x, y, need_dx=False, out=gbuf),
-        "grad new": lambda: nn.value_and_grad(net, x, y, need_dx=False),
-        "hvp": lambda: nn.hvp(net, x, y, V, out=hbuf),
-        "hvp new": lambda: nn.hvp(net, x, y, V),
+        "grad": lambda: nn.value_and_grad(net, x, y, need_dx=False),
+        "grad into": grad_into,
+        "hvp": lambda: nn.hvp(net, x, y, V),
         "jit grad": run(jit_grad, W, b, xj, yj),
         "jit hvp": run(jit_hvp, W, b, VW, Vb),
     }, budget)
@@ -130,7 +135,7 @@ def measure(width: int, batch: int, budget: float) -> dict[str, float]:
     gW, _ = jit_grad(W, b, xj, yj)
     HW, _ = nn.hvp(net, x, y, V)
     hW, _ = jit_hvp(W, b, VW, Vb)
-    for ours, ref in zip(g.dW + HW, [*gW, *hW], strict=True):
+    for ours, ref in zip(g.dW + grad_into().dW + HW, [*gW, *gW, *hW], strict=True):
         ref = np.asarray(ref)
         assert np.abs(ours - ref).max() <= 1e-9 * max(np.abs(ref).max(), 1e-300), "mismatch"
     return out
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"testbed.nn vs JAX {jax.__version__}, numpy {np.__version__}, float64, depth {DEPTH}, "
           f"relu, {os.cpu_count()} cores, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, "
           f"threads {args.threads or 'default'}, load average {os.getloadavg()[0]:.2f}")
-    cols = ["fwd", "grad", "grad new", "hvp", "hvp new", "jit grad", "jit hvp", "eager"]
+    cols = ["fwd", "grad", "grad into", "hvp", "jit grad", "jit hvp", "eager"]
     head = (f"| width | batch | {' | '.join(cols)} | grad/fwd | hvp/grad | jit grad/grad "
             f"| jit hvp/hvp | eager/grad |")
     print(head)
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
               + " | ".join(f"{r:.2f}" for r in ratios) + " |", flush=True)
         checks = [("grad < eager", t["grad"] < t["eager"])]
         if width >= 128:
-            checks += [("grad <= jit grad", t["grad"] <= t["jit grad"]),
+            checks += [("grad into <= jit grad", t["grad into"] <= t["jit grad"]),
                        ("hvp < jit hvp", t["hvp"] < t["jit hvp"])]
         if width >= 512:
             checks.append(("grad/fwd <= 3", ratios[0] <= 3.0))

@@ -1,4 +1,4 @@
-"""Helpers shared by the engine tests: tolerances with their reasons."""
+"""Helpers shared by the whole suite: the one `assert_close`, with its tolerance and its reasons."""
 
 import numpy as np
 
@@ -13,19 +13,28 @@ def scale_of(*circuits_and_points) -> float:
     return s
 
 
-def assert_close(ours, theirs, scale: float = 1.0, rtol: float = RTOL, what: str = ""):
-    """|ours - theirs| <= rtol * max(|theirs|, scale), elementwise.
+def assert_close(ours, theirs, scale: float | None = 1.0, rtol: float = RTOL, what: str = "",
+                 atol: float = 0.0):
+    """|ours - theirs| <= rtol * max(|theirs|, scale) + atol, elementwise; shapes must match.
 
     The floor `scale` (the largest intermediate magnitude of the computation) is there because
     numpy's and XLA's libm differ by an ulp on sin/exp/log, and cancellation (x - y with x ~ y)
     turns that absolute error into an arbitrarily large *relative* error of a small result; the
     error stays below rtol times the largest magnitude the computation went through.
+    `scale=None` takes max |theirs| as that magnitude: an array's entry that cancels to nearly 0
+    still carries the rounding error of the array's scale. `atol` is for callers that know an
+    absolute error bound better (each use states why).
     """
     ours = np.asarray(ours, dtype=np.float64)
     theirs = np.asarray(theirs, dtype=np.float64)
     assert ours.shape == theirs.shape, f"{what}: shapes {ours.shape} vs {theirs.shape}"
+    if scale is None:
+        scale = float(np.max(np.abs(theirs), initial=0.0))
     err = np.abs(ours - theirs)
-    bound = rtol * np.maximum(np.abs(theirs), scale)
-    assert np.all(err <= bound), (
-        f"{what}: max error {err.max():.3g}, bound {bound.min():.3g} (scale {scale:.3g})\n"
-        f"ours   {ours}\ntheirs {theirs}")
+    bound = rtol * np.maximum(np.abs(theirs), scale) + atol
+    if not np.all(err <= bound):
+        i = np.unravel_index(np.argmax(err - bound), err.shape)
+        raise AssertionError(
+            f"{what}: max error {err.max():.3g} exceeds rtol={rtol} (worst at {i}: ours {ours[i]!r}, "
+            f"theirs {theirs[i]!r}, bound {bound[i]:.3g}; scale {scale:.3g}, atol {atol})\n"
+            f"ours   {ours}\ntheirs {theirs}")

@@ -10,17 +10,16 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from support import assert_close
 
 import testbed.nn as nn
-from testbed.nn.jaxref import JAX_ACTIVATIONS
-from testbed.nn.strategies import assert_close
 
 N = 32  # one fixed length, so jax compiles each derivative once
 
 _JAX = {
     name: (jax.jit(jax.vmap(f)), jax.jit(jax.vmap(jax.grad(f))),
            jax.jit(jax.vmap(jax.grad(jax.grad(f)))))
-    for name, f in JAX_ACTIVATIONS.items()
+    for name, f in ((name, act.jnp(jax)) for name, act in nn.ACTIVATIONS.items())
 }
 
 
@@ -37,11 +36,11 @@ def _moderate():
 @example(name="sigmoid", z=np.zeros(N))
 def test_sigma_and_derivatives_equal_jax(name, z):
     f, df, d2f = _JAX[name]
-    assert_close(nn.sigma(name, z), f(z), f"{name}")
-    assert_close(nn.dsigma(name, z), df(z), f"{name}'")
+    assert_close(nn.sigma(name, z), f(z), what=f"{name}", scale=None)
+    assert_close(nn.dsigma(name, z), df(z), what=f"{name}'", scale=None)
     # jax forms sigma'' with 1 - 2s or 1 - tanh^2, which cancels near z = 0: its absolute error
     # is ~ eps |sigma'| <= eps, so the floor is 1e-10 on the O(1) scale of sigma'' itself
-    assert_close(nn.d2sigma(name, z), d2f(z), f"{name}''", atol=1e-10)
+    assert_close(nn.d2sigma(name, z), d2f(z), what=f"{name}''", scale=None, atol=1e-10)
 
 
 def _exact(name, z):
@@ -106,3 +105,11 @@ def test_unknown_activation_is_a_network_error():
     with pytest.raises(nn.UnknownNameError, match="softplus.*known"):
         nn.get_activation("softplus")
     assert issubclass(nn.UnknownNameError, ValueError)
+
+
+@pytest.mark.parametrize("name", sorted(nn.ACTIVATIONS))
+def test_the_engine_primitive_of_each_row_is_its_sigma(name):
+    """The table's engine column on floats equals its numpy sigma (the jnp column is checked above)."""
+    act = nn.ACTIVATIONS[name]
+    z = np.linspace(-6.0, 6.0, 25)
+    assert_close([act.engine(float(t)) for t in z], act.sigma(z), what=name, scale=None)

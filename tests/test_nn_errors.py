@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from nn_support import architectures, make_problem
 
 import testbed
 import testbed.nn as nn
-from testbed.nn.strategies import architectures, make_problem
 
 
 def _net(sizes=(3, 4, 2), activation="tanh"):
@@ -124,12 +124,64 @@ def test_non_finite_inputs_and_targets(bad):
         nn.loss(net, np.ones((5, 3)), y)
 
 
-def test_strings_and_objects_are_rejected():
-    net = _net()
-    with pytest.raises(nn.NetworkError, match="x must hold real numbers"):
-        nn.forward(net, np.array(["a", "b", "c"]))
-    with pytest.raises(nn.NetworkError, match=r"W\[1\] must hold real numbers"):
-        nn.Network([np.array([["a"]])], [np.zeros(1)], "relu")
+NOT_REAL = {
+    "complex": lambda shape: np.ones(shape) + 1j,
+    "string": lambda shape: np.full(shape, "1.5"),
+    "bool": lambda shape: np.ones(shape, dtype=bool),
+    "object": lambda shape: np.full(shape, None, dtype=object),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_REAL))
+def test_inputs_that_are_not_real_numbers_are_rejected(kind):
+    """Complex, numeric strings, bools, objects: a TypeError saying what is expected, everywhere."""
+    p = make_problem([3, 4, 2], "tanh", 5, seed=0)
+    bad = NOT_REAL[kind]
+    want = r"must be a real float array of shape"
+    with pytest.raises(TypeError, match=rf"x {want} \(3,\) or \(m, 3\), got dtype"):
+        nn.forward(p.net, bad((5, 3)))
+    with pytest.raises(TypeError, match=rf"y {want} \(2,\) or \(m, 2\)"):
+        nn.value_and_grad(p.net, p.x, bad((5, 2)))
+    with pytest.raises(TypeError, match=rf"y {want}"):
+        nn.backward(p.net, nn.forward(p.net, p.x), bad((5, 2)))
+    with pytest.raises(TypeError, match=rf"VW\[2\] {want} \(2, 4\)"):
+        nn.hvp(p.net, p.x, p.y, ([p.VW[0], bad((2, 4))], p.Vb))
+    with pytest.raises(TypeError, match=rf"vx {want} \(5, 3\), like x"):
+        nn.hvp_x(p.net, p.x, p.y, (p.VW, p.Vb), bad((5, 3)))
+    with pytest.raises(TypeError, match=rf"W\[2\] {want} \(n\[2\], n\[1\]\)"):
+        nn.Network([p.net.W[0], bad((2, 4))], p.net.b, "tanh")
+    with pytest.raises(TypeError, match=rf"b\[1\] {want} \(n\[1\],\)"):
+        nn.Network(p.net.W, [bad(4), p.net.b[1]], "tanh")
+    if kind == "bool":
+        with pytest.raises(TypeError, match="pass 1.0 \\* mask"):
+            nn.loss(p.net, bad((5, 3)), p.y)
+
+
+def test_integer_inputs_are_accepted_as_floats():
+    p = make_problem([3, 4, 2], "tanh", 5, seed=0)
+    x = np.arange(15).reshape(5, 3)
+    assert nn.loss(p.net, x, p.y) == nn.loss(p.net, x.astype(float), p.y)
+
+
+@pytest.mark.parametrize("sizes", [[3, 2.5, 1], [3, 2.0, 1], [3, True, 1], [3, "4", 1],
+                                   [np.float64(3), 2]])
+def test_widths_must_be_integers(sizes):
+    """A width of 2.5 (or 2.0, True, "4") is reported, not truncated or converted."""
+    with pytest.raises(TypeError, match=r"layer k=\d: n\[\d\] = .* a width must be an integer"):
+        nn.init_network(sizes, "relu", "zeros", np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("sizes", [[3, 0, 1], [3, -2, 1], [0, 1]])
+def test_widths_must_be_positive(sizes):
+    with pytest.raises(nn.NetworkShapeError, match=r"layer k=\d: n\[\d\] = -?\d+, every layer"):
+        nn.init_network(sizes, "relu", "zeros", np.random.default_rng(0))
+
+
+def test_sizes_must_be_a_sequence():
+    with pytest.raises(TypeError, match="sequence of integers"):
+        nn.init_network("341", "relu", "zeros", np.random.default_rng(0))
+    net = nn.init_network(np.array([3, 4, 1]), "relu", "zeros", np.random.default_rng(0))
+    assert net.sizes == (3, 4, 1)
 
 
 @pytest.mark.parametrize("lr", [0.0, -0.1, np.nan, np.inf, "fast", None])

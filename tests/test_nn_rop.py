@@ -5,10 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import example, given
+from hypothesis import strategies as st
+from nn_jaxref import PaddedReference
+from nn_support import make_problem, problems, r_pass_by_lemmas
+from support import assert_close
 
 import testbed.nn as nn
-from testbed.nn.jaxref import PaddedReference
-from testbed.nn.strategies import assert_close, fewer_examples, make_problem, problems
 
 
 @given(problems())
@@ -19,8 +21,8 @@ def test_hvp_equals_jax_jvp_of_grad(p):
     HW, Hb = nn.hvp(p.net, p.x, p.y, (p.VW, p.Vb))
     rW, rb, _ = PaddedReference(p.net, p.x, p.y).hvp(p.VW, p.Vb)
     for k in range(1, p.net.depth + 1):
-        assert_close(HW[k - 1], rW[k - 1], f"(HV)_W[{k}]")
-        assert_close(Hb[k - 1], rb[k - 1], f"(HV)_b[{k}]")
+        assert_close(HW[k - 1], rW[k - 1], what=f"(HV)_W[{k}]", scale=None)
+        assert_close(Hb[k - 1], rb[k - 1], what=f"(HV)_b[{k}]", scale=None)
 
 
 @given(problems(max_depth=4, max_width=8))
@@ -30,19 +32,19 @@ def test_hvp_with_an_input_direction_equals_jax(p):
     ref = PaddedReference(p.net, p.x, p.y)
     rW, rb, rx = ref.hvp(p.VW, p.Vb, p.vx)
     for k in range(1, p.net.depth + 1):
-        assert_close(out.HW[k - 1], rW[k - 1], f"(HV)_W[{k}]")
-        assert_close(out.Hb[k - 1], rb[k - 1], f"(HV)_b[{k}]")
+        assert_close(out.HW[k - 1], rW[k - 1], what=f"(HV)_W[{k}]", scale=None)
+        assert_close(out.Hb[k - 1], rb[k - 1], what=f"(HV)_b[{k}]", scale=None)
     assert out.Hx.shape == p.x.shape
-    assert_close(out.Hx, rx, "(HV)_x")
+    assert_close(out.Hx, rx, what="(HV)_x", scale=None)
     # the gradient that comes with it is backprop's (not bit for bit: with vx the R-pass computes
     # z[k] within a matmul of 2m rows, which BLAS may sum in another order than backprop's m rows)
     J, g = nn.value_and_grad(p.net, p.x, p.y)
-    assert_close(out.J, J, "J")
+    assert_close(out.J, J, what="J", scale=None)
     for ours, ref_g in zip(out.grads.dW + out.grads.db + [out.grads.dx], g.dW + g.db + [g.dx],
                            strict=True):
-        assert_close(ours, ref_g, "gradient")
+        assert_close(ours, ref_g, what="gradient", scale=None)
     HW, Hb, Hx = nn.hvp_x(p.net, p.x, p.y, (p.VW, p.Vb), p.vx)
-    assert_close(Hx, out.Hx, "hvp_x", rtol=0.0)
+    assert_close(Hx, out.Hx, what="hvp_x", scale=None, rtol=0.0)
 
 
 @given(problems(max_depth=4, max_width=8))
@@ -63,7 +65,7 @@ def test_hessian_is_symmetric_and_hvp_linear(p):
     assert abs(uHv - vHu) <= 1e-10 * scale
     mix = ([2 * a + c for a, c in zip(V[0], U[0], strict=True)],
            [2 * a + c for a, c in zip(V[1], U[1], strict=True)])
-    assert_close(flat(nn.hvp(p.net, p.x, p.y, mix)), 2 * flat(HV) + flat(HU), "linearity")
+    assert_close(flat(nn.hvp(p.net, p.x, p.y, mix)), 2 * flat(HV) + flat(HU), what="linearity", scale=None)
 
 
 @pytest.mark.parametrize("activation", sorted(nn.ACTIVATIONS))
@@ -80,18 +82,26 @@ def test_plain_jax_twin_hvp_agrees(activation):
     rW, rb = jvp_of_grad(p.net.W, p.net.b, p.VW, p.Vb)
     HW, Hb = nn.hvp(p.net, p.x, p.y, (p.VW, p.Vb))
     for ours, ref in zip(HW + Hb, [*rW, *rb], strict=True):
-        assert_close(ours, ref, "HV")
+        assert_close(ours, ref, what="HV", scale=None)
 
 
-@fewer_examples()
-@given(problems(max_depth=3, max_width=8))
-def test_hvp_out_buffers(p):
-    HW, Hb = nn.hvp(p.net, p.x, p.y, (p.VW, p.Vb))
-    out = ([np.full_like(w, np.nan) for w in p.net.W], [np.full_like(v, np.nan) for v in p.net.b])
-    HW2, Hb2 = nn.hvp(p.net, p.x, p.y, (p.VW, p.Vb), out=out)
-    for k in range(p.net.depth):
-        assert HW2[k] is out[0][k] and Hb2[k] is out[1][k]
-        np.testing.assert_array_equal(HW2[k], HW[k])
-        np.testing.assert_array_equal(Hb2[k], Hb[k])
-    with pytest.raises(nn.NetworkShapeError, match="out"):
-        nn.hvp(p.net, p.x, p.y, (p.VW, p.Vb), out=(out[0][:-1], out[1]))
+@given(problems(), st.booleans())
+@example(make_problem([3, 4, 4, 2], "relu", 5, seed=1, zero_init=True), True)
+@example(make_problem([2, 3, 1], "tanh", None, seed=4), False)
+def test_fused_r_pass_equals_the_r_lemmas_composed(p, with_vx):
+    """r_pass (the fast path hvp and the benchmark use) = r_lemma1..3 applied line by line.
+
+    Equal to rounding: both sum the same products, but the fused pass sums quantity and R{.} rows
+    in one matmul of 2m rows where the composition adds two matmuls of m rows, so the order (not
+    the terms) of the floating-point sums differs. The bound is 1e-13 of the largest sum of
+    |terms| (`r_pass_by_lemmas`' scale): relative to the result itself, a sum that cancels to
+    nearly 0 would show the same rounding as an arbitrarily large relative error.
+    """
+    x2 = np.atleast_2d(p.x)
+    vx = p.vx.reshape(x2.shape) if with_vx else None
+    out = nn.r_pass(p.net, x2, p.y.reshape(x2.shape[0], -1), (p.VW, p.Vb), vx=vx, need_hx=True)
+    HW, Hb, Hx, scale = r_pass_by_lemmas(p.net, x2, p.y, p.VW, p.Vb, vx)
+    for k in range(1, p.net.depth + 1):
+        assert_close(out.HW[k - 1], HW[k - 1], scale, 1e-13, f"R{{dJ/dW[{k}]}}")
+        assert_close(out.Hb[k - 1], Hb[k - 1], scale, 1e-13, f"R{{dJ/db[{k}]}}")
+    assert_close(out.Hx, Hx, scale, 1e-13, "R{dJ/dx}")

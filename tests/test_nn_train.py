@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from nn_support import architectures, make_problem
 
 import testbed.nn as nn
-from testbed.nn.strategies import architectures, make_problem
 
 
 def _regression(seed=0, m=64):
@@ -195,3 +195,37 @@ def test_an_overflowing_update_names_its_layer():
     with pytest.raises(nn.TrainingDivergedError, match=f"update of layer k={expected}") as info:
         nn.sgd_step(net, x, y, lr=1e308)
     assert info.value.step is None and info.value.layer == expected
+
+
+def test_train_never_writes_into_a_network_the_user_holds():
+    """train recycles only arrays of networks it made and nobody sees: the input network and every
+    snapshot keep their values (the recycled arrays would show up here as changed parameters)."""
+    x, y = _regression(m=16)
+    net = nn.init_network([2, 8, 8, 1], "tanh", "xavier_normal", np.random.default_rng(0))
+    before = net.copy()
+    res = nn.train(net, x, y, lr=0.05, steps=9, snapshot_every=2)
+    kept = {t: snap.copy() for t, snap in res.snapshots.items()}
+    nn.train(res.net, x, y, lr=0.05, steps=5)   # a second run from the result
+    for k in range(net.depth):
+        np.testing.assert_array_equal(net.W[k], before.W[k])
+        np.testing.assert_array_equal(net.b[k], before.b[k])
+        for t, snap in res.snapshots.items():
+            np.testing.assert_array_equal(snap.W[k], kept[t].W[k])
+    # no two networks the user can reach share an array
+    reachable = [net, res.net, *res.snapshots.values()]
+    ids = {id(arr) for n in reachable for arr in n.W + n.b}
+    distinct = {id(n) for n in reachable}
+    assert len(ids) == len(distinct) * 2 * net.depth
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+def test_an_overflow_that_sigma_hides_still_stops_training(activation):
+    """z[1] = -inf maps to a finite a[1] (tanh -1, sigmoid 0, relu 0): J is finite, yet it diverged."""
+    net = nn.Network([np.array([[-1e200]]), np.array([[1.0]])], [np.zeros(1), np.zeros(1)],
+                     activation)
+    x, y = np.array([[1e200], [1.0]]), np.zeros((2, 1))
+    with pytest.raises(nn.TrainingDivergedError, match=r"step 0.*layer k=1: z\[1\]") as info:
+        nn.train(net, x, y, lr=0.1, steps=2)
+    assert info.value.layer == 1
+    with pytest.raises(nn.TrainingDivergedError, match=r"layer k=1: z\[1\]"):
+        nn.sgd_step(net, x, y, lr=0.1)

@@ -16,18 +16,17 @@ A batch holds one example per row and J is the mean over it. Quick start (a test
     result = nn.train(net, x, y, lr=0.05, steps=300)   # full-batch gradient descent
     print(result.history.loss.iloc[[0, -1]])           # J falls from 0.74 to 0.03
 
-The jax.numpy twin (`to_jax_loss`) and the circuit-engine twin (`trace_loss`) import jax and the
-engine only when called.
+The jax.numpy twin (`to_jax_loss`, `to_jax_forward`) imports jax only when called; the engine twin
+(`trace_loss`) writes J(theta) as a circuit of testbed's engine. The R-pass reads beside the lemmas:
+`r_lemma1..3` are R{.} of Lemmas 1-3, and `r_pass`/`hvp` run them fused.
 """
-
-from collections.abc import Callable
-
-import numpy as np
 
 from . import init
 from .activations import ACTIVATIONS, Activation, d2sigma, dsigma, get_activation, sigma
 from .backprop import Cache, Grads, backward, forward, loss, value_and_grad
+from .curvature import flatten, gauss_newton_operator, hessian_operator, unflatten
 from .draw import draw
+from .engine_twin import trace_loss
 from .errors import (
     NetworkError,
     NetworkNonFiniteError,
@@ -36,32 +35,11 @@ from .errors import (
     UnknownNameError,
 )
 from .init import INITIALISERS, variance
-from .lemmas import lemma1, lemma2, lemma3
+from .jax_twin import to_jax_forward, to_jax_loss
+from .lemmas import lemma1, lemma2, lemma3, r_lemma1, r_lemma2, r_lemma3
 from .network import Network, init_network, ravel_params, unravel_params
 from .rop import RPass, hvp, hvp_x, r_pass
 from .train import TrainResult, sgd_step, train
-
-
-def to_jax_loss(net_or_activation: Network | str) -> Callable:
-    """J(W, b, x, y) in jax.numpy (see testbed.nn.jaxref); imports jax."""
-    from .jaxref import to_jax_loss as make
-
-    return make(net_or_activation)
-
-
-def to_jax_forward(net_or_activation: Network | str) -> Callable:
-    """tau(W, b, x) in jax.numpy (see testbed.nn.jaxref); imports jax."""
-    from .jaxref import to_jax_forward as make
-
-    return make(net_or_activation)
-
-
-def trace_loss(net: Network, x: np.ndarray, y: np.ndarray) -> tuple[object, np.ndarray]:
-    """(circuit of J(theta), theta) in testbed's circuit engine (see testbed.nn.circuit)."""
-    from .circuit import trace_loss as make
-
-    return make(net, x, y)
-
 
 __all__ = [
     "ACTIVATIONS",
@@ -80,9 +58,12 @@ __all__ = [
     "backward",
     "d2sigma",
     "draw",
+    "flatten",
     "dsigma",
     "forward",
+    "gauss_newton_operator",
     "get_activation",
+    "hessian_operator",
     "hvp",
     "hvp_x",
     "init",
@@ -91,6 +72,9 @@ __all__ = [
     "lemma2",
     "lemma3",
     "loss",
+    "r_lemma1",
+    "r_lemma2",
+    "r_lemma3",
     "r_pass",
     "ravel_params",
     "sgd_step",
@@ -99,6 +83,7 @@ __all__ = [
     "to_jax_loss",
     "trace_loss",
     "train",
+    "unflatten",
     "unravel_params",
     "value_and_grad",
     "variance",

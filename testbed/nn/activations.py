@@ -1,6 +1,9 @@
-"""The activation functions a = sigma(z) of the hidden layers, each with sigma' and sigma''.
+"""The activation functions a = sigma(z) of the hidden layers: one table, one row per activation.
 
-Lemma 2 needs sigma'(z); Pearlmutter's R-pass needs sigma''(z) as well. All four work elementwise on
+A row holds sigma, sigma' and sigma'' in numpy, the same sigma in jax.numpy (for the jax twin,
+`to_jax_loss`) and as the circuit engine's primitive (for the engine twin, `trace_loss`): every
+implementation of the network takes its activation from here. Lemma 2 needs sigma'(z);
+Pearlmutter's R-pass needs sigma''(z) as well. All four work elementwise on
 float64 arrays of any shape and never warn for |z| up to 1e3 (nor beyond: no exp of a positive
 argument is ever taken).
 
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from testbed import primitives
+
 from .errors import UnknownNameError
 
 Array = np.ndarray
@@ -24,10 +29,16 @@ Array = np.ndarray
 
 @dataclass(frozen=True)
 class Activation:
-    """One activation: sigma, its first two derivatives, and whether sigma'' can be nonzero.
+    """One activation: sigma, its first two derivatives, its twins, and whether sigma'' can be nonzero.
 
-    `curved` is False for the piecewise-linear ones (relu, identity), whose sigma'' is 0 wherever it
-    exists: the R-pass then skips the sigma''(z) * R{z} * dJ/da term rather than multiply by 0.
+    Attributes:
+        sigma, dsigma, d2sigma: sigma, sigma', sigma'' on float64 numpy arrays, elementwise.
+        curved: False for the piecewise-linear ones (relu, identity), whose sigma'' is 0 wherever it
+            exists: the R-pass then skips the sigma''(z) * R{z} * dJ/da term rather than multiply
+            by 0.
+        jnp: jax module -> sigma in jax.numpy. It takes the module so that this table imports no
+            jax: only the caller that builds the jax twin does.
+        engine: sigma on one scalar of the circuit engine (a float or a tracer): its primitive.
     """
 
     name: str
@@ -35,6 +46,8 @@ class Activation:
     dsigma: Callable[[Array], Array]
     d2sigma: Callable[[Array], Array]
     curved: bool
+    jnp: Callable[[object], Callable]
+    engine: Callable[[object], object]
 
     def __repr__(self) -> str:
         return f"Activation({self.name!r})"
@@ -100,11 +113,16 @@ def _ones(z: Array) -> Array:
     return np.ones_like(z, dtype=np.float64)
 
 
+# jax.nn.relu's derivative at 0 is 0, like ours; jax.nn.sigmoid and jnp.tanh are the jax originals.
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", _relu, _relu_d, _zeros, curved=False),
-    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_d, _sigmoid_d2, curved=True),
-    "tanh": Activation("tanh", np.tanh, _tanh_d, _tanh_d2, curved=True),
-    "identity": Activation("identity", _identity, _ones, _zeros, curved=False),
+    "relu": Activation("relu", _relu, _relu_d, _zeros, curved=False,
+                       jnp=lambda jax: jax.nn.relu, engine=primitives.relu),
+    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_d, _sigmoid_d2, curved=True,
+                          jnp=lambda jax: jax.nn.sigmoid, engine=primitives.sigmoid),
+    "tanh": Activation("tanh", np.tanh, _tanh_d, _tanh_d2, curved=True,
+                       jnp=lambda jax: jax.numpy.tanh, engine=primitives.tanh),
+    "identity": Activation("identity", _identity, _ones, _zeros, curved=False,
+                           jnp=lambda jax: _identity, engine=_identity),
 }
 
 

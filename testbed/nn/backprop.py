@@ -10,6 +10,10 @@ A batch holds one example per row: a[k] is (m, n[k]), so z[k] = a[k-1] W[k]^T + 
 for all m examples (W[k]^T is a transposed view that BLAS reads in place), and the backward pass is
 two matmuls per layer (one at k = 1 unless dJ/dx is wanted). Cost: forward r matmuls, gradient
 3r - 1 (3r with dJ/dx): the cheap-gradient principle's factor 3.
+
+Nothing non-finite is returned: finite parameters and data can still overflow (x ~ 1e200 through an
+identity layer), and every public function then raises NetworkNonFiniteError naming the layer k and
+the quantity (z[k], J, dJ/dz[k], dJ/dW[k], ...) that overflowed first.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._inputs import as_input, as_target
+from ._inputs import all_finite, as_input, as_target, first_nonfinite, overflow
 from .activations import get_activation
-from .errors import NetworkShapeError
+from .errors import NetworkNonFiniteError, NetworkShapeError
 from .lemmas import lemma1, lemma2, lemma3
 from .network import Network
 
@@ -75,7 +79,7 @@ class Grads:
 
 
 def _forward(net: Network, x2: Array) -> Cache:
-    """Forward pass on a validated batch x2 of shape (m, n[0])."""
+    """Forward pass on a validated batch x2 of shape (m, n[0]); unchecked (call under errstate)."""
     sigma = get_activation(net.activation).sigma
     r = len(net.W)
     z: list[Array | None] = [None]
@@ -88,6 +92,30 @@ def _forward(net: Network, x2: Array) -> Cache:
     return Cache(z=z, a=a, single=False)
 
 
+def forward_overflow(net: Network, cache: Cache) -> tuple[int, str] | None:
+    """(k, description) of the first layer whose z[k] is non-finite, None if all are finite.
+
+    a[k] = sigma(z[k]) is finite whenever z[k] is (every sigma maps reals to reals), but not the
+    other way: tanh(inf) = 1 and relu(-inf) = 0 would hide an overflow, so z[k] is what is checked.
+    """
+    for k in range(1, net.depth + 1):
+        zk = cache.z[k]
+        if not all_finite(zk):
+            return k, str(overflow(k, f"z[{k}] = W[{k}] a[{k - 1}] + b[{k}]", zk,
+                                   f"; max |W[{k}]| = {np.abs(net.W[k - 1]).max():.3g}, max "
+                                   f"|a[{k - 1}]| = {np.abs(cache.a[k - 1]).max():.3g}"))
+    return None
+
+
+def _checked_forward(net: Network, x2: Array) -> Cache:
+    with np.errstate(over="ignore", invalid="ignore"):
+        cache = _forward(net, x2)
+        bad = forward_overflow(net, cache)
+    if bad is not None:
+        raise NetworkNonFiniteError(bad[1])
+    return cache
+
+
 def forward(net: Network, x: Array) -> Cache:
     """z[k] = W[k] a[k-1] + b[k], a[k] = sigma(z[k]) for k = 1..r-1, tau = z[r]; a[0] = x.
 
@@ -95,17 +123,31 @@ def forward(net: Network, x: Array) -> Cache:
         x: one example (n[0],) or a batch (m, n[0]), one example per row.
     Returns:
         The Cache; its arrays are 2-D, (m, n[k]), also for one example (m = 1).
+    Raises:
+        NetworkNonFiniteError: some z[k] overflowed (the message names k).
     """
     x2, single = as_input(net, x)
-    cache = _forward(net, x2)
+    cache = _checked_forward(net, x2)
     cache.single = single
     return cache
 
 
 def _loss(tau: Array, y2: Array) -> float:
-    """J = (1/m) sum_i 1/2 ||y_i - tau_i||^2 for (m, n[r]) arrays."""
+    """J = (1/m) sum_i 1/2 ||y_i - tau_i||^2 for (m, n[r]) arrays; unchecked."""
     d = (y2 - tau).ravel()
     return float(0.5 * (d @ d) / tau.shape[0])
+
+
+def _checked_loss(net: Network, tau: Array, y2: Array) -> float:
+    with np.errstate(over="ignore", invalid="ignore"):
+        J = _loss(tau, y2)
+    if not np.isfinite(J):
+        r = net.depth
+        raise NetworkNonFiniteError(
+            f"layer k={r}: J = 1/2 ||y - tau||^2 / m overflowed although tau = z[{r}] is finite "
+            f"(max |tau| = {np.abs(tau).max():.3g}, max |y| = {np.abs(y2).max():.3g})"
+        )
+    return J
 
 
 def loss(net: Network, x: Array, y: Array) -> float:
@@ -114,15 +156,23 @@ def loss(net: Network, x: Array, y: Array) -> float:
     Args:
         x: (n[0],) or (m, n[0]).
         y: (n[r],) or (m, n[r]); when n[r] = 1 also a scalar or (m,).
+    Raises:
+        NetworkNonFiniteError: some z[k], or J itself, overflowed (the message names which).
     """
     x2, single = as_input(net, x)
     y2 = as_target(net, y, x2.shape[0], single)
-    return _loss(_forward(net, x2).tau, y2)
+    return _checked_loss(net, _checked_forward(net, x2).tau, y2)
 
 
 def _backward(net: Network, cache: Cache, y2: Array, need_dx: bool,
-              out: Grads | None = None) -> Grads:
-    """Backprop on validated data: Lemma 3, then Lemma 1 and Lemma 2 alternately, k = r..1."""
+              into: tuple[list[Array], list[Array]] | None = None) -> Grads:
+    """Backprop on validated data: Lemma 3, then Lemma 1 and Lemma 2 alternately, k = r..1.
+
+    Unchecked (call under errstate). `into` is `train`'s private path: (dW list, db list) of
+    arrays that train owns, into which Lemma 1's dJ/dW[k] and dJ/db[k] are written instead of
+    fresh arrays (a fresh parameter-sized array costs page faults: 1.7x the time of a whole
+    gradient at width 2048, see benchmarks/deepnet.py).
+    """
     act = get_activation(net.activation)
     r = len(net.W)
     dz: list[Array | None] = [None] * (r + 1)
@@ -132,15 +182,39 @@ def _backward(net: Network, cache: Cache, y2: Array, need_dx: bool,
     dz[r] = da[r] = lemma3(y2, cache.tau)
     for k in range(r, 0, -1):
         # dJ/da[0] = dJ/dx costs a matmul and is only computed when asked for
-        buffers = None if out is None else (out.dW[k - 1], out.db[k - 1])
-        dW[k - 1], db[k - 1], da[k - 1] = lemma1(dz[k], cache.a[k - 1], net.W[k - 1],
-                                                 need_da_prev=k > 1 or need_dx, k=k, out=buffers)
+        need_da_prev = k > 1 or need_dx
+        if into is None:
+            dW[k - 1], db[k - 1], da[k - 1] = lemma1(dz[k], cache.a[k - 1], net.W[k - 1],
+                                                     need_da_prev=need_da_prev, k=k)
+        else:  # Lemma 1 written into train's arrays (the same products as lemma1's)
+            outer = np.multiply if cache.m == 1 else np.matmul
+            dW[k - 1] = outer(dz[k].T, cache.a[k - 1], out=into[0][k - 1])
+            db[k - 1] = np.sum(dz[k], axis=0, out=into[1][k - 1])
+            da[k - 1] = dz[k] @ net.W[k - 1] if need_da_prev else None
         if k > 1:
             dz[k - 1] = lemma2(da[k - 1], cache.z[k - 1], act)
     dx = da[0]
     if dx is not None and cache.single:
         dx = dx.reshape(-1)
     return Grads(dW=dW, db=db, dx=dx, dz=dz, da=da)
+
+
+def _check_grads(grads: Grads) -> None:
+    """NetworkNonFiniteError for the first non-finite quantity of the backward pass.
+
+    Every non-finite dJ/dz[k] or dJ/da[k] reaches dJ/dW[k] or dJ/db[k] or dJ/dx (inf * 0 is nan,
+    sigma' >= 0), so the outputs are checked first and the pass is searched only when one fails.
+    """
+    r = len(grads.dW)
+    if all(all_finite(q) for q in grads.dW + grads.db) and (
+            grads.dx is None or all_finite(grads.dx)):
+        return
+    order: list[tuple[int, str, Array | None]] = [(r, f"dJ/dz[{r}] = -(y - tau) / m", grads.dz[r])]
+    for k in range(r, 0, -1):
+        order += [(k, f"dJ/dW[{k}]", grads.dW[k - 1]), (k, f"dJ/db[{k}]", grads.db[k - 1]),
+                  (k, f"dJ/da[{k - 1}] = W[{k}]^T dJ/dz[{k}]", grads.da[k - 1]),
+                  (k - 1, f"dJ/dz[{k - 1}]", grads.dz[k - 1])]
+    raise first_nonfinite(order) or NetworkNonFiniteError("the backward pass overflowed")
 
 
 def _check_cache(net: Network, cache: Cache) -> None:
@@ -154,25 +228,7 @@ def _check_cache(net: Network, cache: Cache) -> None:
         )
 
 
-def _check_out(net: Network, out: Grads | None) -> None:
-    if out is None:
-        return
-    if len(out.dW) != net.depth or len(out.db) != net.depth:
-        raise NetworkShapeError(f"out holds {len(out.dW)} dW and {len(out.db)} db arrays; the "
-                                f"network has r={net.depth} layers")
-    for k in range(1, net.depth + 1):
-        for name, arr, like in ((f"dW[{k}]", out.dW[k - 1], net.W[k - 1]),
-                                (f"db[{k}]", out.db[k - 1], net.b[k - 1])):
-            if not (isinstance(arr, np.ndarray) and arr.shape == like.shape
-                    and arr.dtype == np.float64 and arr.flags.c_contiguous):
-                raise NetworkShapeError(
-                    f"layer k={k}: out.{name} must be a C-contiguous float64 array of shape "
-                    f"{like.shape}, got {getattr(arr, 'shape', type(arr))}"
-                )
-
-
-def backward(net: Network, cache: Cache, y: Array, need_dx: bool = True,
-             out: Grads | None = None) -> Grads:
+def backward(net: Network, cache: Cache, y: Array, need_dx: bool = True) -> Grads:
     """Backprop: dJ/dW[k], dJ/db[k] for k = 1..r and dJ/dx, from `forward(net, x)`'s cache.
 
         dJ/dz[r] = -(y - tau) / m                                         (Lemma 3)
@@ -184,21 +240,26 @@ def backward(net: Network, cache: Cache, y: Array, need_dx: bool = True,
     Args:
         y: the targets, (n[r],) or (m, n[r]) as for `loss`.
         need_dx: compute dJ/dx = dJ/da[0] (one extra matmul).
-        out: a Grads from an earlier call whose dW and db arrays are overwritten with the new
-            gradient (no allocation of parameter-sized arrays); None allocates fresh ones.
+    Raises:
+        NetworkNonFiniteError: a quantity of the backward pass overflowed (the message names it
+            and its layer).
     """
     _check_cache(net, cache)
-    _check_out(net, out)
     y2 = as_target(net, y, cache.m, cache.single)
-    return _backward(net, cache, y2, need_dx, out)
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = _backward(net, cache, y2, need_dx)
+        _check_grads(grads)
+    return grads
 
 
-def value_and_grad(net: Network, x: Array, y: Array, need_dx: bool = True,
-                   out: Grads | None = None) -> tuple[float, Grads]:
-    """(J, Grads): one forward and one backward pass (`out` as for `backward`)."""
+def value_and_grad(net: Network, x: Array, y: Array, need_dx: bool = True) -> tuple[float, Grads]:
+    """(J, Grads): one forward and one backward pass, each checked as in `loss` and `backward`."""
     x2, single = as_input(net, x)
     y2 = as_target(net, y, x2.shape[0], single)
-    _check_out(net, out)
-    cache = _forward(net, x2)
+    cache = _checked_forward(net, x2)
     cache.single = single
-    return _loss(cache.tau, y2), _backward(net, cache, y2, need_dx, out)
+    J = _checked_loss(net, cache.tau, y2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = _backward(net, cache, y2, need_dx)
+        _check_grads(grads)
+    return J, grads

@@ -29,11 +29,18 @@ def _nonfinite_summary(arr: Array) -> str:
     return f"{n} non-finite entr{'y' if n == 1 else 'ies'}, first {arr[first]} at {first}"
 
 
-def _as_float_array(value: object, what: str) -> Array:
+def as_float(value: object, what: str, shape: str = "") -> Array:
+    """value as a float64 array; TypeError unless it holds real numbers (float or integer dtype).
+
+    `shape` (e.g. "(m, 3)") is only for the message, which says what was expected.
+    """
     arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise NetworkError(f"{what} must hold real numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iuf":
+        want = f"a real float array{' of shape ' + shape if shape else ''}"
+        why = " (bools are not numbers here: pass 1.0 * mask)" if arr.dtype.kind == "b" else ""
+        raise TypeError(f"{what} must be {want}, got dtype {arr.dtype}{why}")
     return arr.astype(np.float64, copy=False)
+
 
 
 @dataclass(eq=False)
@@ -67,8 +74,8 @@ class Network:
                 f"W has {len(W)} layers but b has {len(b)}: one W[k] and one b[k] per layer k"
             )
         for k in range(1, len(W) + 1):
-            Wk = _as_float_array(W[k - 1], f"W[{k}]")
-            bk = _as_float_array(b[k - 1], f"b[{k}]")
+            Wk = as_float(W[k - 1], f"W[{k}]", f"(n[{k}], n[{k - 1}])")
+            bk = as_float(b[k - 1], f"b[{k}]", f"(n[{k}],)")
             if Wk.ndim != 2 or min(Wk.shape) < 1:
                 raise NetworkShapeError(
                     f"layer k={k}: W[{k}] must be a non-empty matrix (n[{k}], n[{k - 1}]), "
@@ -148,6 +155,13 @@ def init_network(sizes: Sequence[int], activation: str, init: str, rng: np.rando
         raise NetworkError(
             f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng)}"
         )
+    if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence | np.ndarray):
+        raise TypeError(f"sizes must be a sequence of integers (n[0], ..., n[r]), got {sizes!r}")
+    for k, n in enumerate(sizes):
+        # a width is a count: 2.5 or True is a mistake to report, not a number to truncate
+        if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer):
+            raise TypeError(f"layer k={k}: n[{k}] = {n!r} ({type(n).__name__}), but a width must "
+                            f"be an integer >= 1")
     sizes = [int(n) for n in sizes]
     if len(sizes) < 2:
         raise NetworkShapeError(

@@ -8,14 +8,19 @@ R-forward, k = 1..r (R{a[0]} = R{x} = vx, 0 unless a direction for x is given):
     R{z[k]} = VW[k] a[k-1] + W[k] R{a[k-1]} + Vb[k]
     R{a[k]} = sigma'(z[k]) ⊙ R{z[k]}                   (k < r);   R{tau} = R{z[r]}
 R-backward, k = r..1 (delta = dJ/dz, as in backprop):
-    R{dJ/dz[r]} = R{tau} / m                                       (R of Lemma 3)
-    R{dJ/dW[k]} = R{dJ/dz[k]} a[k-1]^T + dJ/dz[k] R{a[k-1]}^T     (R of Lemma 1)
+    R{dJ/dz[r]} = R{tau} / m                                       (r_lemma3)
+    R{dJ/dW[k]} = R{dJ/dz[k]} a[k-1]^T + dJ/dz[k] R{a[k-1]}^T     (r_lemma1)
     R{dJ/db[k]} = R{dJ/dz[k]}
     R{dJ/da[k-1]} = W[k]^T R{dJ/dz[k]} + VW[k]^T dJ/dz[k]
     R{dJ/dz[k-1]} = sigma'(z[k-1]) ⊙ R{dJ/da[k-1]}
-                    + sigma''(z[k-1]) ⊙ R{z[k-1]} ⊙ dJ/da[k-1]    (R of Lemma 2)
+                    + sigma''(z[k-1]) ⊙ R{z[k-1]} ⊙ dJ/da[k-1]    (r_lemma2)
 
-H is never formed and nothing is differenced: the result is exact up to rounding.
+H is never formed and nothing is differenced: the result is exact up to rounding. `r_pass` runs
+these lines fused (each quantity beside its R{.} in one array, so one matmul serves both); the
+test suite checks it against the same lines written with `testbed.nn.lemmas.r_lemma1..3`.
+Finite parameters, data and directions can still overflow: `r_pass`, `hvp` and `hvp_x` then raise
+NetworkNonFiniteError naming the layer and the quantity (z[k], R{z[k]}, J, dJ/dz[k], R{dJ/dz[k]},
+R{dJ/dW[k]}, ...) that overflowed first.
 
 Cost, counted in matmuls of the size of one layer (they dominate for wide layers): per layer the
 passes above take 8 (z, two for R{z}, dJ/da[k-1], two for R{dJ/dW}, two for R{dJ/da[k-1]}); the
@@ -31,15 +36,16 @@ about 8 forward passes, inside their 7-10 for forward-over-reverse.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._inputs import as_float, as_input, as_target, check_finite
+from ._inputs import all_finite, as_float, as_input, as_target, check_finite, first_nonfinite
 from .activations import get_activation
 from .backprop import Grads, _loss
-from .errors import NetworkError, NetworkShapeError
+from .errors import NetworkError, NetworkNonFiniteError, NetworkShapeError
 from .network import Network
 
 Array = np.ndarray
@@ -78,7 +84,7 @@ def _as_direction(net: Network, V: object) -> tuple[list[Array], list[Array]]:
     for k in range(1, r + 1):
         for name, v, target, out in ((f"VW[{k}]", VW[k - 1], net.W[k - 1], outW),
                                      (f"Vb[{k}]", Vb[k - 1], net.b[k - 1], outb)):
-            arr = as_float(v, name)
+            arr = as_float(v, name, str(target.shape))
             if arr.shape != target.shape:
                 raise NetworkShapeError(
                     f"layer k={k}: {name} has shape {arr.shape} but must be {target.shape}, "
@@ -90,9 +96,18 @@ def _as_direction(net: Network, V: object) -> tuple[list[Array], list[Array]]:
 
 
 def _r_pass(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array],
-            vx2: Array | None, need_hx: bool, need_grad: bool,
-            out: tuple[list[Array], list[Array]] | None = None) -> RPass:
-    """The four passes on validated data.
+            vx2: Array | None, need_hx: bool, need_grad: bool) -> RPass:
+    """The four passes on validated data; checked (NetworkNonFiniteError on an overflow)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        res, passes = _fused(net, x2, y2, VW, Vb, vx2, need_hx, need_grad)
+        _check(res, *passes)
+    return res
+
+
+def _fused(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array],
+           vx2: Array | None, need_hx: bool,
+           need_grad: bool) -> tuple[RPass, tuple[list[Array | None], ...]]:
+    """The fused passes, unchecked: (RPass, (z, R{z}, dJ/dz, R{dJ/dz}) by layer, for the check).
 
     Layout: every quantity and its R{.} share one (2m, n) array, the quantity's rows on one side
     and R{.}'s on the other, so that one matmul of 2m rows serves both (same flops, half the calls,
@@ -138,6 +153,7 @@ def _r_pass(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array]
     dW: list[Array] = [None] * r  # type: ignore[list-item]
     db: list[Array] = [None] * r  # type: ignore[list-item]
     dz: list[Array | None] = [None] * (r + 1)
+    Rdz: list[Array | None] = [None] * (r + 1)
     da: list[Array | None] = [None] * (r + 1)
     Hx = None
     D = np.empty((2 * m, z[r].shape[1]))
@@ -145,14 +161,13 @@ def _r_pass(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array]
     np.subtract(z[r], y2, out=D[m:])
     D[m:] /= m                                                 # dJ/dz[r] = -(y - tau) / m
     for k in range(r, 0, -1):
-        Rdz, dzk = D[:m], D[m:]
-        dz[k] = dzk
-        HWk = None if out is None else out[0][k - 1]
+        Rdzk, dzk = D[:m], D[m:]
+        dz[k], Rdz[k] = dzk, Rdzk
         if A[k - 1] is None:                                   # R{dW} = R{dz} a^T + dz R{a}^T
-            HW[k - 1] = np.matmul(Rdz.T, a[k - 1], out=HWk)
+            HW[k - 1] = Rdzk.T @ a[k - 1]
         else:
-            HW[k - 1] = np.matmul(D.T, A[k - 1], out=HWk)
-        Hb[k - 1] = np.sum(Rdz, axis=0, out=None if out is None else out[1][k - 1])  # R{db}
+            HW[k - 1] = D.T @ A[k - 1]
+        Hb[k - 1] = Rdzk.sum(axis=0)                           # R{db} = R{dz}
         if need_grad:
             dW[k - 1] = dzk.T @ a[k - 1]
             db[k - 1] = dzk.sum(axis=0)
@@ -177,28 +192,42 @@ def _r_pass(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array]
     grads = None
     if need_grad:
         grads = Grads(dW=dW, db=db, dx=da[0], dz=dz, da=da)
-    return RPass(J=J, HW=HW, Hb=Hb, Hx=Hx, grads=grads)
+    return RPass(J=J, HW=HW, Hb=Hb, Hx=Hx, grads=grads), (z, Rz, dz, Rdz)
 
 
-def _check_out(net: Network, out: tuple[list[Array], list[Array]] | None) -> None:
-    if out is None:
+def _check(res: RPass, z: list[Array | None], Rz: list[Array | None], dz: list[Array | None],
+           Rdz: list[Array | None]) -> None:
+    """NetworkNonFiniteError for the first non-finite quantity, in the order the passes make them.
+
+    The hidden z[k] are checked on every call, because sigma can hide their overflow
+    (tanh(inf) = 1, relu(-inf) = 0). Every other non-finite quantity, R{z[k]} included, reaches
+    J or a returned block (sigma' >= 0 and inf * 0 is nan), so only when one of those is
+    non-finite are the passes searched; dJ/da[k-1] and R{dJ/da[k-1]} are found through
+    dJ/dz[k-1] and R{dJ/dz[k-1]}, which are computed in place from them and keep their inf/nan.
+    """
+    r = len(res.HW)
+    g = res.grads
+    returned = res.HW + res.Hb + ([] if res.Hx is None else [res.Hx]) + (
+        [] if g is None else g.dW + g.db + ([] if g.dx is None else [g.dx]))
+    if math.isfinite(res.J) and all(all_finite(q) for q in z[1:r] + returned):
         return
-    if not (isinstance(out, Sequence) and len(out) == 2 and len(out[0]) == len(out[1]) == net.depth):
-        raise NetworkShapeError("out must be a pair (HW list, Hb list) shaped like (W, b)")
-    for k in range(1, net.depth + 1):
-        for name, arr, like in ((f"HW[{k}]", out[0][k - 1], net.W[k - 1]),
-                                (f"Hb[{k}]", out[1][k - 1], net.b[k - 1])):
-            if not (isinstance(arr, np.ndarray) and arr.shape == like.shape
-                    and arr.dtype == np.float64 and arr.flags.c_contiguous):
-                raise NetworkShapeError(
-                    f"layer k={k}: out {name} must be a C-contiguous float64 array of shape "
-                    f"{like.shape}, got {getattr(arr, 'shape', type(arr))}"
-                )
+    order: list[tuple[int, str, Array | None]] = []
+    for k in range(1, r + 1):
+        order += [(k, f"z[{k}] = W[{k}] a[{k - 1}] + b[{k}]", z[k]),
+                  (k, f"R{{z[{k}]}} = VW[{k}] a[{k - 1}] + W[{k}] R{{a[{k - 1}]}} + Vb[{k}]", Rz[k])]
+    order.append((r, "J = 1/2 ||y - tau||^2 / m", np.asarray(res.J)))
+    for k in range(r, 0, -1):
+        order += [(k, f"dJ/dz[{k}]", dz[k]),
+                  (k, f"R{{dJ/dz[{k}]}}", Rdz[k]),
+                  (k, f"R{{dJ/dW[{k}]}}", res.HW[k - 1]), (k, f"R{{dJ/db[{k}]}}", res.Hb[k - 1])]
+        if g is not None:
+            order += [(k, f"dJ/dW[{k}]", g.dW[k - 1]), (k, f"dJ/db[{k}]", g.db[k - 1])]
+    order += [(1, "R{dJ/dx}", res.Hx), (1, "dJ/dx", None if g is None else g.dx)]
+    raise first_nonfinite(order) or NetworkNonFiniteError("the R-pass overflowed")
 
 
 def r_pass(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],
-           vx: Array | None = None, need_hx: bool = False, need_grad: bool = False,
-           out: tuple[list[Array], list[Array]] | None = None) -> RPass:
+           vx: Array | None = None, need_hx: bool = False, need_grad: bool = False) -> RPass:
     """One forward, R-forward, backward and R-backward pass (module docstring): H (V, vx).
 
     Args:
@@ -206,22 +235,22 @@ def r_pass(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],
         vx: a direction for x shaped like x (None: 0).
         need_hx: also return the x-block R{dJ/dx} (two more matmuls).
         need_grad: also return the gradient (one more matmul per layer).
-        out: (HW list, Hb list) of arrays shaped like (W, b) to write H V into, instead of
-            allocating them (parameter-sized arrays cost page faults when fresh).
+    Raises:
+        NetworkNonFiniteError: a quantity of one of the passes overflowed (the message names it
+            and its layer).
     """
-    _check_out(net, out)
     x2, single = as_input(net, x)
     y2 = as_target(net, y, x2.shape[0], single)
     VW, Vb = _as_direction(net, V)
     vx2 = None
     if vx is not None:
-        vx_arr = as_float(vx, "vx")
+        vx_arr = as_float(vx, "vx", f"{np.shape(x)}, like x")
         if vx_arr.shape != np.shape(x):
             raise NetworkShapeError(f"layer k=1: vx has shape {vx_arr.shape} but x has shape "
                                     f"{np.shape(x)}; vx must be shaped like x")
         check_finite(vx_arr, "vx")
         vx2 = vx_arr.reshape(x2.shape)
-    res = _r_pass(net, x2, y2, VW, Vb, vx2, need_hx, need_grad, out)
+    res = _r_pass(net, x2, y2, VW, Vb, vx2, need_hx, need_grad)
     if single:
         if res.Hx is not None:
             res.Hx = res.Hx.reshape(-1)
@@ -230,14 +259,14 @@ def r_pass(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],
     return res
 
 
-def hvp(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],
-        out: tuple[list[Array], list[Array]] | None = None) -> tuple[list[Array], list[Array]]:
+def hvp(net: Network, x: Array, y: Array,
+        V: tuple[list[Array], list[Array]]) -> tuple[list[Array], list[Array]]:
     """H V for J(theta) at fixed (x, y), by Pearlmutter's R-operator: (HW list, Hb list).
 
     Cost: (8r - 5) layer-sized matmuls against the gradient's (3r - 1), i.e. at most 8/3 of one
-    gradient (module docstring). `out`: see `r_pass`.
+    gradient (module docstring).
     """
-    res = r_pass(net, x, y, V, out=out)
+    res = r_pass(net, x, y, V)
     return res.HW, res.Hb
 
 

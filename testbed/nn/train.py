@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._inputs import as_input, as_target
-from .backprop import Cache, Grads, _backward, _forward, _loss
+from ._inputs import all_finite, as_input, as_target
+from .backprop import Cache, Grads, _backward, _forward, _loss, forward_overflow
 from .errors import NetworkError, TrainingDivergedError
 from .network import Network, _nonfinite_summary
 
@@ -31,27 +31,20 @@ def _check_lr(lr: float) -> float:
     return lr
 
 
-def _all_finite(arr: Array) -> bool:
-    # One reduction instead of an isfinite pass: any inf or nan makes the sum inf or nan. A sum
-    # that merely overflows is a false alarm, so it falls back to the exact test. (Callers run
-    # under np.errstate(over="ignore", invalid="ignore").)
-    return bool(np.isfinite(arr.sum())) or bool(np.isfinite(arr).all())
-
-
-def _first_overflow(net: Network, cache: Cache) -> tuple[int, str]:
-    """The first layer k whose z[k] (or a[k]) is non-finite, with a description of it."""
-    r = net.depth
-    for k in range(1, r + 1):
-        for name, arr in ((f"z[{k}]", cache.z[k]), (f"a[{k}]", cache.a[k])):
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                finite = np.abs(arr[~bad])
-                biggest = f"{finite.max():.3g}" if finite.size else "none"
-                return k, (f"{name} holds {int(bad.sum())} non-finite of {arr.size} entries "
-                           f"(largest finite |{name}| = {biggest}; |W[{k}]| max = "
-                           f"{np.abs(net.W[k - 1]).max():.3g})")
-    tau = np.abs(cache.tau).max()
-    return r, f"tau = z[{r}] is finite (max |tau| = {tau:.3g}) but 1/2 (y - tau)^2 overflows"
+def _diverged_forward(net: Network, cache: Cache, J: float, step: int | None,
+                      lr: float) -> TrainingDivergedError | None:
+    """The error for a forward pass that overflowed (some z[k], or J), None if it did not."""
+    at = f"training diverged at step {step} (lr={lr})" if step is not None else \
+        "the forward pass before the SGD step overflowed"
+    bad = forward_overflow(net, cache)
+    if bad is not None:
+        return TrainingDivergedError(f"{at}: {bad[1]}", step=step, layer=bad[0])
+    if not math.isfinite(J):
+        r = net.depth
+        return TrainingDivergedError(
+            f"{at}: layer k={r}: the loss is {J}: tau = z[{r}] is finite (max |tau| = "
+            f"{np.abs(cache.tau).max():.3g}) but 1/2 (y - tau)^2 overflows", step=step, layer=r)
+    return None
 
 
 def _update(net: Network, grads: Grads, lr: float, step: int | None) -> Network:
@@ -68,7 +61,7 @@ def _update(net: Network, grads: Grads, lr: float, step: int | None) -> Network:
         bk = grads.db[k - 1]
         bk *= -lr
         bk += net.b[k - 1]
-        if not (_all_finite(Wk) and _all_finite(bk)):
+        if not (all_finite(Wk) and all_finite(bk)):
             at = f"step {step}" if step is not None else "an SGD step"
             name, bad = (f"W[{k}]", Wk) if not np.isfinite(Wk).all() else (f"b[{k}]", bk)
             raise TrainingDivergedError(
@@ -93,10 +86,9 @@ def sgd_step(net: Network, x: Array, y: Array, lr: float) -> Network:
     with np.errstate(over="ignore", invalid="ignore"):
         cache = _forward(net, x2)
         J = _loss(cache.tau, y2)
-        if not math.isfinite(J):
-            k, what = _first_overflow(net, cache)
-            raise TrainingDivergedError(f"the loss is {J} before the SGD step: layer k={k} "
-                                        f"overflowed first: {what}", step=None, layer=k)
+        error = _diverged_forward(net, cache, J, step=None, lr=lr)
+        if error is not None:
+            raise error
         grads = _backward(net, cache, y2, need_dx=False)
         return _update(net, grads, lr, step=None)
 
@@ -189,9 +181,11 @@ def train(net: Network, x: Array, y: Array, lr: float, steps: int, batch_size: i
 
     rows: list[dict[str, float]] = []
     snapshots: dict[int, Network] = {}
-    # Parameter arrays of a network this loop made and no longer needs become the next gradient's
-    # buffers: wide layers then cost no fresh allocation (and no page faults) per step.
-    spare: Grads | None = None
+    # Parameter arrays of a network this loop made, that the user never sees (not `net` as given,
+    # not a snapshot) and that the loop no longer needs, become the next gradient's arrays: wide
+    # layers then cost no fresh allocation (and no page faults) per step. This is testbed.nn's one
+    # buffer-reusing path (backprop's `into`); every public function returns fresh arrays.
+    spare: tuple[list[Array], list[Array]] | None = None
     order: Array = np.arange(m)
     pos = m  # forces a fresh permutation at the first mini-batch
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported as an error below
@@ -208,19 +202,17 @@ def train(net: Network, x: Array, y: Array, lr: float, steps: int, batch_size: i
                 snapshots[t] = net
             cache = _forward(net, xb)
             J = _loss(cache.tau, yb)
-            if not math.isfinite(J):
-                k, what = _first_overflow(net, cache)
-                raise TrainingDivergedError(
-                    f"training diverged at step {t} (lr={lr}): the loss is {J}; layer k={k} "
-                    f"overflowed first: {what}", step=t, layer=k)
-            grads = _backward(net, cache, yb, need_dx=False, out=spare)
+            error = _diverged_forward(net, cache, J, step=t, lr=lr)
+            if error is not None:
+                raise error
+            grads = _backward(net, cache, yb, need_dx=False, into=spare)
             row = {"step": t, "loss": J, "lr": lr}
             if record_layers:
                 row.update(_layer_row(net, cache, grads))
             rows.append(row)
             new = _update(net, grads, lr, step=t)
             kept = t == 0 or (snapshot_every is not None and t % snapshot_every == 0)
-            spare = None if kept else Grads(dW=net.W, db=net.b, dx=None, dz=[], da=[])
+            spare = None if kept else (net.W, net.b)
             net = new
     if snapshot_every is not None:
         snapshots[steps] = net

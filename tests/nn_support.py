@@ -1,4 +1,4 @@
-"""Hypothesis strategies for deep networks and their data (imports hypothesis: for tests).
+"""Test helpers for testbed.nn: seeded problems, Hypothesis strategies, the R-pass by the lemmas.
 
 Hypothesis draws the architecture (depth, widths, activation, batch) and a seed; the numbers come
 from `np.random.default_rng(seed)`. Drawing the weights as continuous Gaussians rather than as
@@ -16,8 +16,8 @@ import numpy as np
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from .activations import ACTIVATIONS
-from .network import Network
+import testbed.nn as nn
+from testbed.nn import ACTIVATIONS, Network
 
 Array = np.ndarray
 
@@ -94,32 +94,51 @@ def problems(draw: st.DrawFn, max_depth: int = 6, max_width: int = 16, max_outpu
     return make_problem(sizes, activation, m, seed, gain=gain, zero_init=zero)
 
 
-RTOL = 1e-10
-
-
 def fewer_examples() -> settings:
     """Settings for secondary properties (plumbing, buffers): a quarter of the profile's examples,
     at least 50, so that the main properties keep the profile's full count within the time budget."""
     return settings(max_examples=max(50, settings.default.max_examples // 4))
 
 
-def assert_close(ours: Array, ref: Array, what: str, rtol: float = RTOL,
-                 atol: float = 0.0) -> None:
-    """|ours - ref| <= rtol |ref| + max(rtol max|ref|, atol) elementwise; the message names `what`.
+def r_pass_by_lemmas(net: Network, x: Array, y: Array, VW: list[Array], Vb: list[Array],
+                     vx: Array | None = None) -> tuple[list[Array], list[Array], Array, float]:
+    """H (V, vx) written line by line with the public lemmas and R-lemmas (rop's docstring).
 
-    The floor rtol * max|ref|: an entry that cancels to nearly 0 still carries the rounding error
-    of the array's scale, so relative to itself it may exceed rtol without either side being wrong.
-    `atol` is for callers that know the scale better than max|ref| does.
+    The reference for the fused `nn.r_pass`: same equations, every quantity its own array. Batch
+    form (x of shape (m, n[0])). Returns (R{dJ/dW[k]} list, R{dJ/db[k]} list, R{dJ/dx}, scale):
+    scale is the largest sum of |terms| over the entries of the R-lemma 1 sums,
+    |R{dz}|^T |a| + |dz|^T |R{a}|, sum_i |R{dz}_i|, |R{dz}| |W| + |dz| |VW|, at every layer: the
+    magnitude that the rounding of a sum is relative to, whatever the cancellation in its result.
     """
-    ours = np.asarray(ours, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
-    if ours.shape != ref.shape:
-        raise AssertionError(f"{what}: shape {ours.shape} != reference {ref.shape}")
-    err = np.abs(ours - ref)
-    bound = rtol * np.abs(ref) + max(rtol * np.max(np.abs(ref), initial=0.0), atol)
-    if not (err <= bound).all():
-        i = np.unravel_index(np.argmax(err - bound), err.shape)
-        raise AssertionError(
-            f"{what}: max |ours - ref| = {err.max():.3g} exceeds rtol={rtol} (worst at {i}: "
-            f"ours {ours[i]!r}, ref {ref[i]!r}; max |ref| = {np.max(np.abs(ref), initial=0):.3g})"
-        )
+    act = nn.get_activation(net.activation)
+    r = net.depth
+    cache = nn.forward(net, x)
+    a, z = cache.a, cache.z
+    Ra: list = [vx] + [None] * r          # R{a[0]} = vx (None: 0)
+    Rz: list = [None] * (r + 1)
+    for k in range(1, r + 1):             # R-forward
+        Rz[k] = a[k - 1] @ VW[k - 1].T + Vb[k - 1]
+        if Ra[k - 1] is not None:
+            Rz[k] = Rz[k] + Ra[k - 1] @ net.W[k - 1].T
+        Ra[k] = act.dsigma(z[k]) * Rz[k] if k < r else Rz[k]
+    dz = nn.lemma3(np.asarray(y, dtype=float).reshape(cache.tau.shape), cache.tau)
+    Rdz = nn.r_lemma3(Rz[r])
+    HW: list = [None] * r
+    Hb: list = [None] * r
+    Rdx = None
+    scale = 0.0
+    for k in range(r, 0, -1):             # backward and R-backward
+        _, _, da = nn.lemma1(dz, a[k - 1], net.W[k - 1])
+        HW[k - 1], Hb[k - 1], Rda = nn.r_lemma1(dz, Rdz, a[k - 1], Ra[k - 1], net.W[k - 1],
+                                                VW[k - 1], k=k)
+        absRa = np.zeros_like(a[k - 1]) if Ra[k - 1] is None else np.abs(Ra[k - 1])
+        for terms in (np.abs(Rdz).T @ np.abs(a[k - 1]) + np.abs(dz).T @ absRa,
+                      np.abs(Rdz).sum(axis=0),
+                      np.abs(Rdz) @ np.abs(net.W[k - 1]) + np.abs(dz) @ np.abs(VW[k - 1])):
+            scale = max(scale, float(terms.max()))
+        if k == 1:
+            Rdx = Rda
+            break
+        Rdz = nn.r_lemma2(da, Rda, z[k - 1], Rz[k - 1], act)
+        dz = nn.lemma2(da, z[k - 1], act)
+    return HW, Hb, Rdx, scale

@@ -1,60 +1,17 @@
-"""The same network written in jax.numpy: the reference the tests and the benchmark compare against.
+"""jax references for testbed.nn's tests: one compiled padded network for every small architecture.
 
-Conventions are those of testbed.nn exactly: examples in rows, z[k] = a[k-1] W[k]^T + b[k], the
-hidden activation from jax (`jax.nn.relu`, whose derivative at 0 is 0 like ours), a linear output,
-and J = (1/m) sum_i 1/2 ||y_i - tau_i||^2. Importing this module imports jax; call
-`jax.config.update("jax_enable_x64", True)` before making arrays to compare in float64.
+Conventions are testbed.nn's (see testbed.nn.jax_twin); the activations' jax.numpy twins come from
+the one activation table. Importing this module imports jax (the test suite's conftest has already
+switched jax to float64).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .activations import get_activation
-from .network import Network
-
-JAX_ACTIVATIONS: dict[str, Callable] = {
-    "relu": jax.nn.relu,
-    "sigmoid": jax.nn.sigmoid,
-    "tanh": jnp.tanh,
-    "identity": lambda z: z,
-}
-
-
-def _name(net_or_activation: Network | str) -> str:
-    name = net_or_activation.activation if isinstance(net_or_activation, Network) \
-        else net_or_activation
-    return get_activation(name).name
-
-
-def to_jax_forward(net_or_activation: Network | str) -> Callable:
-    """tau(W, b, x) in jax.numpy: W and b lists as in Network, x of shape (m, n[0])."""
-    sigma = JAX_ACTIVATIONS[_name(net_or_activation)]
-
-    def tau(W: list, b: list, x: jax.Array) -> jax.Array:
-        a = x
-        for k in range(1, len(W) + 1):
-            z = a @ W[k - 1].T + b[k - 1]
-            a = sigma(z) if k < len(W) else z
-        return a
-
-    return tau
-
-
-def to_jax_loss(net_or_activation: Network | str) -> Callable:
-    """J(W, b, x, y) in jax.numpy, x (m, n[0]) and y (m, n[r]): differentiate it with jax.grad."""
-    tau_of = to_jax_forward(net_or_activation)
-
-    def J(W: list, b: list, x: jax.Array, y: jax.Array) -> jax.Array:
-        d = y - tau_of(W, b, x)
-        return 0.5 * jnp.sum(d * d) / x.shape[0]
-
-    return J
-
+from testbed.nn import ACTIVATIONS, Network
 
 # --- one compiled reference for every small architecture ----------------------------------------
 # jax compiles per shape, and an eager jax.grad of a new architecture costs seconds here, so a
@@ -67,12 +24,12 @@ def to_jax_loss(net_or_activation: Network | str) -> Callable:
 PAD_DEPTH = 6
 PAD_WIDTH = 16
 PAD_BATCH = 8
-_ORDER = ("relu", "sigmoid", "tanh", "identity")
+_ORDER = tuple(ACTIVATIONS)  # every activation of the table, picked by index
 
 
 def _padded_loss(W: list, b: list, x: jax.Array, y: jax.Array, weight: jax.Array,
                  hidden: jax.Array, act_index: jax.Array) -> jax.Array:
-    branches = [JAX_ACTIVATIONS[name] for name in _ORDER]
+    branches = [ACTIVATIONS[name].jnp(jax) for name in _ORDER]
     a = x
     for k in range(PAD_DEPTH):
         z = a @ W[k].T + b[k]

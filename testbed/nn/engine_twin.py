@@ -1,4 +1,5 @@
-"""The network traced into testbed's circuit engine, as a third, independent implementation.
+"""The engine twin: the network traced into testbed's circuit engine, a third, independent
+implementation (beside the numpy one and the jax.numpy twin).
 
 J(theta) is written with scalar operations only (Python loops over units and examples), so the
 engine sees the notes' circuit of +, *, the activation and the square, and differentiates it by its
@@ -12,15 +13,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from testbed.circuit import trace
+
 from ._inputs import as_input, as_target
+from .activations import get_activation
 from .network import Network, ravel_params, unravel_params
-
-
-def _engine_activation(name: str) -> Callable:
-    import testbed
-
-    return {"relu": testbed.relu, "sigmoid": testbed.sigmoid, "tanh": testbed.tanh,
-            "identity": lambda t: t}[name]
 
 
 def loss_of_theta(net: Network, x: np.ndarray, y: np.ndarray) -> Callable[[Sequence], object]:
@@ -31,7 +28,7 @@ def loss_of_theta(net: Network, x: np.ndarray, y: np.ndarray) -> Callable[[Seque
     x2, single = as_input(net, x)
     y2 = as_target(net, y, x2.shape[0], single)
     sizes = net.sizes
-    sigma = _engine_activation(net.activation)
+    sigma = get_activation(net.activation).engine
     r, m = net.depth, x2.shape[0]
     xs = x2.tolist()
     ys = y2.tolist()
@@ -60,7 +57,5 @@ def loss_of_theta(net: Network, x: np.ndarray, y: np.ndarray) -> Callable[[Seque
 
 def trace_loss(net: Network, x: np.ndarray, y: np.ndarray) -> tuple[object, np.ndarray]:
     """(circuit of J(theta), theta at the network's parameters) via `testbed.trace`."""
-    import testbed
-
     theta = ravel_params(net)
-    return testbed.trace(loss_of_theta(net, x, y), theta.size), theta
+    return trace(loss_of_theta(net, x, y), theta.size), theta
