@@ -7,7 +7,7 @@ export HYPOTHESIS_PROFILE ?= ci
 export MPLBACKEND := Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint reproduce quick bench clean docs
+.PHONY: help install test lint reproduce quick bench clean docs coverage
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ lint: $(STAMP)  ## ruff over the package, tests, studies and benchmarks
 
 test: lint  ## install, lint, then run the whole suite (HYPOTHESIS_PROFILE=ci|dev|thorough)
 	$(PY) -m pytest -q
+
+coverage: $(STAMP)  ## the suite under branch coverage of testbed/, listing every line and branch not reached
+	$(PY) -m pytest -q --cov=testbed --cov-branch --cov-report=term-missing:skip-covered
 
 reproduce: $(STAMP)  ## install, run every study, write results/ (about 30 min on 2 cores)
 	$(PY) -m studies all
