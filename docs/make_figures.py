@@ -10,6 +10,7 @@ import numpy as np
 
 import testbed
 import testbed.nn as nn
+from testbed.random_circuits import random_circuit
 
 OUT = pathlib.Path(__file__).parent / "img"
 
@@ -24,6 +25,8 @@ def main() -> None:
         "grad.png": testbed.draw_grad(c),
     }
     rng = np.random.default_rng(0)
+    big = random_circuit(np.random.default_rng(0), 2000, 10)  # beyond 200 nodes: drawn in bands
+    figures["large_circuit.png"] = testbed.draw(big)
     net = nn.init_network([3, 16, 16, 1], "tanh", "xavier_normal", rng)
     xb = rng.uniform(-2, 2, size=(8, 3))
     figures["network.png"] = nn.draw(net, xb, np.sin(xb[:, 0]))

@@ -160,8 +160,23 @@ left.legend()
 for act, init in (("sigmoid", "standard"), ("tanh", "xavier_normal"), ("relu", "he_normal")):
     deep = nn.init_network([128] * 20 + [1], act, init, rng)
     _, gr = nn.value_and_grad(deep, xs[:64], rng.normal(size=(64, 1)))
+    if act == "sigmoid":
+        gr_sigmoid = gr
     right.semilogy(range(1, 21), [np.linalg.norm(gr.dz[k]) for k in range(1, 21)], "o-", ms=3,
                    label=f"{act} + {init}")
+# mean-field theory for sigmoid + standard (sigma_w^2 = n Var(w) = 1/3, no bias): the variance q of
+# z[k] settles at the fixed point q* of q = sigma_w^2 E[sigmoid(sqrt(q) u)^2], u ~ N(0, 1), and each
+# layer multiplies ||dJ/dz|| by sqrt(chi_1), chi_1 = sigma_w^2 E[sigmoid'(sqrt(q*) u)^2]
+u, w = np.polynomial.hermite_e.hermegauss(80)
+w = w / w.sum()
+sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+q = 1.0
+for _ in range(200):
+    q = (1 / 3) * np.sum(w * sig(np.sqrt(q) * u) ** 2)
+chi1 = (1 / 3) * np.sum(w * (sig(np.sqrt(q) * u) * (1 - sig(np.sqrt(q) * u))) ** 2)
+top = np.linalg.norm(gr_sigmoid.dz[20])
+right.semilogy(range(1, 21), top * np.sqrt(chi1) ** (20 - np.arange(1, 21)), "k:",
+               label=f"theory: sqrt(chi_1) = {np.sqrt(chi1):.3f} per layer")
 right.set(xlabel="layer k", ylabel="||dJ/dz[k]||", title="gradient norms, depth 20")
-right.legend()
+right.legend(fontsize=8)
 plt.show()

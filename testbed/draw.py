@@ -158,6 +158,9 @@ def _draw_detailed(ax: object, c: Circuit, values: np.ndarray | None, cot: np.nd
         ax.annotate("", xy=head, xytext=tail, gid="edge",
                     arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.0, alpha=0.8,
                                     shrinkA=_NODE_PT / 2, shrinkB=_NODE_PT / 2 + 1))
+        if terms is None and c.a0[i] == c.a1[i]:  # v * v: one drawn edge standing for both operands
+            (x0, y0), (x1, y1) = lay.xy[a], lay.xy[i]
+            ax.text((x0 + x1) / 2 + 0.08, (y0 + y1) / 2, "×2", fontsize=6.5, color=colour, gid="double")
         if terms is not None:
             # in the gap just below the argument's row, so that labels of long edges stay off nodes
             (x0, y0), (x1, y1) = lay.xy[a], lay.xy[i]

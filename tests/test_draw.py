@@ -47,6 +47,7 @@ def test_draw_small_circuit_reports_and_draws_every_node():
     assert f"N={c.size} operations" in ax.get_title()
     texts = [t.get_text() for t in ax.texts]
     assert "sin" in texts and "x0" in texts
+    assert [t.get_text() for t in ax.texts if t.get_gid() == "double"] == ["×2"]  # x0 * x0
     # values and cotangents of the output node: f(x) and 1
     assert any(t.startswith(f"v={float(c(np.array([1.0, 2.0, 3.0]))):.3g}") for t in texts)
 

@@ -48,6 +48,17 @@ def _shape(m: int | None, n: int) -> str:
     return f"({n})" if m is None else f"({m}, {n})"
 
 
+def _sizes(n: tuple[int, ...]) -> str:
+    """(3, 16, 16, 16, 1) as '[3, 16 (x3), 1]': runs of equal widths written once."""
+    runs: list[list[int]] = []
+    for w in n:
+        if runs and runs[-1][0] == w:
+            runs[-1][1] += 1
+        else:
+            runs.append([w, 1])
+    return "[" + ", ".join(f"{w}" if k == 1 else f"{w} (×{k})" for w, k in runs) + "]"
+
+
 def _norm(a: np.ndarray) -> str:
     return f"‖·‖={np.linalg.norm(a):.2g}"
 
@@ -94,6 +105,7 @@ def draw(net: Network, x: object, y: object, *, norms: bool = True, max_layers: 
         top, bottom = fig.add_subplot(), None
     ax = top
     X = {key: float(i) for i, key in enumerate(cols)}
+    X[cols[-1]] += 0.5  # the loss box is wider than the others
     yf, yp, yb, yt = 1.0, 2.0, -0.6, -1.7  # rows: forward, parameters, backward, Lemma 1 taps
 
     def nrm(a: np.ndarray) -> str:
@@ -160,10 +172,10 @@ def draw(net: Network, x: object, y: object, *, norms: bool = True, max_layers: 
         _arrow(ax, (X[right], yb), (X[left], yb), _REV, f"{_shape(m, n[left[1]])}\n{lemma}",
                above=False)
     _arrow(ax, (X[cols[-1]], yb), (X[values[-1]], yb), _REV, _shape(m, n[r]), above=False)
-    ax.set_xlim(-0.8, len(cols) - 0.2)
+    ax.set_xlim(-0.8, len(cols) + 0.3)
     ax.set_ylim(-2.35, 2.5)
     ax.set_axis_off()
-    what = f"sizes n = {list(n)}, r = {r}, activation {net.activation}, " + (
+    what = f"sizes n = {_sizes(n)}, r = {r}, activation {net.activation}, " + (
         "one example" if m is None else f"batch of m = {m}")
     note = f"{len(shown)} of {r} layers drawn" + (
         f"; layers {elided[0]}..{elided[1]} elided" if elided else "")
