@@ -1,6 +1,6 @@
 """Three-way check on tiny networks: numpy backprop and R-pass, jax, and the circuit engine.
 
-The engine gets J(theta) written with scalar + and * (testbed.nn.circuit) and differentiates it by
+The engine gets J(theta) written with scalar + and * (testbed.nn.engine_twin) and differentiates it by
 its own primitive rules, so agreement of all three is evidence independent of any one of them.
 """
 

@@ -184,7 +184,7 @@ def test_sizes_must_be_a_sequence():
     assert net.sizes == (3, 4, 1)
 
 
-@pytest.mark.parametrize("lr", [0.0, -0.1, np.nan, np.inf, "fast", None])
+@pytest.mark.parametrize("lr", [0.0, -0.1, np.nan, np.inf])
 def test_learning_rate_must_be_positive(lr):
     net = _net()
     x, y = np.ones((5, 3)), np.ones((5, 2))
@@ -192,6 +192,17 @@ def test_learning_rate_must_be_positive(lr):
         nn.sgd_step(net, x, y, lr)
     with pytest.raises(nn.NetworkError, match="learning rate"):
         nn.train(net, x, y, lr, steps=3)
+
+
+@pytest.mark.parametrize("lr", ["fast", "0.1", None, True, 0.1j])
+def test_learning_rate_must_be_a_real_number(lr):
+    net = _net()
+    x, y = np.ones((5, 3)), np.ones((5, 2))
+    with pytest.raises(TypeError, match="learning rate must be a real number"):
+        nn.sgd_step(net, x, y, lr)
+    with pytest.raises(TypeError, match="learning rate must be a real number"):
+        nn.train(net, x, y, lr, steps=3)
+    assert nn.sgd_step(net, x, y, np.float64(0.1)).depth == 2  # numpy scalars are numbers
 
 
 def test_train_arguments():

@@ -22,10 +22,10 @@ Array = np.ndarray
 
 
 def _check_lr(lr: float) -> float:
-    try:
-        lr = float(lr)
-    except (TypeError, ValueError):
-        raise NetworkError(f"the learning rate must be a number > 0, got {lr!r}") from None
+    # a string ("0.1"), a bool or a complex number is a mistake to report, not a number to convert
+    if isinstance(lr, bool | np.bool_) or not isinstance(lr, int | float | np.integer | np.floating):
+        raise TypeError(f"the learning rate must be a real number > 0, got {lr!r}")
+    lr = float(lr)
     if not (math.isfinite(lr) and lr > 0):
         raise NetworkError(f"the learning rate must be finite and > 0, got {lr}")
     return lr
