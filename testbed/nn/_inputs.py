@@ -10,6 +10,8 @@ and 1.0 * mask says so explicitly.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import NetworkNonFiniteError, NetworkShapeError
@@ -29,7 +31,7 @@ def all_finite(arr: Array) -> bool:
     Any inf or nan makes the sum inf or nan; a sum that merely overflows is a false alarm, so it
     falls back to the exact test. Call under np.errstate(over="ignore", invalid="ignore").
     """
-    return bool(np.isfinite(arr.sum())) or bool(np.isfinite(arr).all())
+    return math.isfinite(arr.sum()) or bool(np.isfinite(arr).all())
 
 
 def overflow(k: int, what: str, arr: Array, why: str = "") -> NetworkNonFiniteError:

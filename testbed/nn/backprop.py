@@ -18,6 +18,7 @@ the quantity (z[k], J, dJ/dz[k], dJ/dW[k], ...) that overflowed first.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,9 +109,9 @@ def forward_overflow(net: Network, cache: Cache) -> tuple[int, str] | None:
 
 
 def _checked_forward(net: Network, x2: Array) -> Cache:
-    with np.errstate(over="ignore", invalid="ignore"):
-        cache = _forward(net, x2)
-        bad = forward_overflow(net, cache)
+    """_forward, then NetworkNonFiniteError if a z[k] overflowed; call under errstate."""
+    cache = _forward(net, x2)
+    bad = forward_overflow(net, cache)
     if bad is not None:
         raise NetworkNonFiniteError(bad[1])
     return cache
@@ -127,7 +128,8 @@ def forward(net: Network, x: Array) -> Cache:
         NetworkNonFiniteError: some z[k] overflowed (the message names k).
     """
     x2, single = as_input(net, x)
-    cache = _checked_forward(net, x2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cache = _checked_forward(net, x2)
     cache.single = single
     return cache
 
@@ -139,9 +141,9 @@ def _loss(tau: Array, y2: Array) -> float:
 
 
 def _checked_loss(net: Network, tau: Array, y2: Array) -> float:
-    with np.errstate(over="ignore", invalid="ignore"):
-        J = _loss(tau, y2)
-    if not np.isfinite(J):
+    """_loss, then NetworkNonFiniteError if J overflowed; call under errstate."""
+    J = _loss(tau, y2)
+    if not math.isfinite(J):
         r = net.depth
         raise NetworkNonFiniteError(
             f"layer k={r}: J = 1/2 ||y - tau||^2 / m overflowed although tau = z[{r}] is finite "
@@ -161,7 +163,8 @@ def loss(net: Network, x: Array, y: Array) -> float:
     """
     x2, single = as_input(net, x)
     y2 = as_target(net, y, x2.shape[0], single)
-    return _checked_loss(net, _checked_forward(net, x2).tau, y2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _checked_loss(net, _checked_forward(net, x2).tau, y2)
 
 
 def _backward(net: Network, cache: Cache, y2: Array, need_dx: bool,
@@ -256,10 +259,10 @@ def value_and_grad(net: Network, x: Array, y: Array, need_dx: bool = True) -> tu
     """(J, Grads): one forward and one backward pass, each checked as in `loss` and `backward`."""
     x2, single = as_input(net, x)
     y2 = as_target(net, y, x2.shape[0], single)
-    cache = _checked_forward(net, x2)
-    cache.single = single
-    J = _checked_loss(net, cache.tau, y2)
     with np.errstate(over="ignore", invalid="ignore"):
+        cache = _checked_forward(net, x2)
+        cache.single = single
+        J = _checked_loss(net, cache.tau, y2)
         grads = _backward(net, cache, y2, need_dx)
         _check_grads(grads)
     return J, grads

@@ -129,6 +129,10 @@ class Network:
                                 self.activation)
 
     def __repr__(self) -> str:
+        with np.errstate(over="ignore"):  # rms of a huge W[k] shows as inf, without a warning
+            return self._describe()
+
+    def _describe(self) -> str:
         layers = ", ".join(
             f"W[{k}]{Wk.shape} rms={np.sqrt(np.mean(Wk * Wk)):.3g} "
             f"|b[{k}]|={np.linalg.norm(bk):.3g}"
