@@ -1,4 +1,4 @@
-"""Bad input (issue section 5): a NetworkError (TestbedError, ValueError) naming layer, shapes."""
+"""Bad input: a NetworkError (TestbedError, ValueError) naming layer and shapes, or a TypeError."""
 
 import numpy as np
 import pytest

@@ -39,7 +39,7 @@ def overflow(k: int, what: str, arr: Array, why: str = "") -> NetworkNonFiniteEr
     finite = np.abs(arr[np.isfinite(arr)])
     largest = f"{finite.max():.3g}" if finite.size else "none"
     return NetworkNonFiniteError(
-        f"layer k={k}: {what} overflowed although the parameters and data are finite: it holds "
+        f"layer k={k}: {what} overflowed although every input is finite: it holds "
         f"{_nonfinite_summary(arr)} (largest finite |entry| {largest}){why}"
     )
 
