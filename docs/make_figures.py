@@ -23,6 +23,7 @@ def main() -> None:
         "circuit.png": testbed.draw(c, x),
         "backprop.png": testbed.draw_backprop(c, x),
         "grad.png": testbed.draw_grad(c),
+        "sweep.png": testbed.draw_sweep(c, x, columns=3),
     }
     rng = np.random.default_rng(0)
     big = random_circuit(np.random.default_rng(0), 2000, 10)  # beyond 200 nodes: drawn in bands

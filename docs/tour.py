@@ -52,6 +52,13 @@ testbed.draw(c, x)
 testbed.draw_backprop(c, x)
 
 # %% [markdown]
+# The same reverse sweep one node at a time: each step sends one node's cotangent back along its
+# edges.
+
+# %%
+testbed.draw_sweep(c, x, columns=3)
+
+# %% [markdown]
 # The gradient is itself a circuit, a few times the size of c, and can be differentiated again.
 
 # %%

@@ -12,7 +12,7 @@ from . import curvature
 from .check import check_grads
 from .circuit import Circuit, Tracer, from_nodes, trace
 from .costs import op_counts
-from .draw import draw, draw_backprop, draw_grad, to_dot
+from .draw import draw, draw_backprop, draw_grad, draw_sweep, to_dot
 from .errors import (
     CircuitError,
     DomainError,
@@ -42,7 +42,7 @@ from .transforms import (
 __all__ = [
     "OPS", "Circuit", "curvature", "CircuitError", "DomainError", "GradientCheckError", "NonFiniteError",
     "ShapeError", "TestbedError", "TraceError", "Tracer", "check_grads", "cos",
-    "draw", "draw_backprop", "draw_grad", "exp", "fd_grad",
+    "draw", "draw_backprop", "draw_grad", "draw_sweep", "exp", "fd_grad",
     "from_nodes", "grad", "hessian", "hvp", "hvp_circuit", "jacfwd", "jacobian", "jacrev", "jvp",
     "jvp_circuit", "log", "op_counts",
     "relu", "sigmoid", "sin", "step", "tanh", "to_dot", "to_jax", "trace", "value_and_grad", "vjp",

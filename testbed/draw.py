@@ -75,11 +75,27 @@ def sweep(c: Circuit, x: object, u: object = None) -> tuple[np.ndarray, np.ndarr
     U = np.asarray(u, dtype=np.float64).reshape(-1) if np.ndim(u) <= 1 else None
     if U is None or U.shape != (c.n_outputs,) or not np.isfinite(U).all():
         raise ShapeError(f"u must be {c.n_outputs} finite number(s), one per output; got {u!r}")
-    v = X.tolist()
+    terms: dict[tuple[int, int], float] = {}
+    adj = _seeded(c, U)
+    for _, step in _reverse_steps(c, X, adj):
+        terms.update(step)
+    cot = np.asarray(adj, dtype=np.float64)
+    cot[c.op == P.CONST] = 0.0
+    return X, cot, terms
+
+
+def _seeded(c: Circuit, U: np.ndarray) -> list[float]:
+    """The cotangents before the sweep: u on the outputs, 0 elsewhere."""
     adj = [0.0] * c.n_slots
     for o, g in zip(c.outputs.tolist(), U.tolist(), strict=True):
         adj[o] += g
-    terms: dict[tuple[int, int], float] = {}
+    return adj
+
+
+def _reverse_steps(c: Circuit, X: np.ndarray, adj: list[float]) -> object:
+    """The reverse sweep one node at a time, accumulating into `adj` in place: yields
+    (i, {(i, j): term}) after node i has sent its terms to its arguments j, i = last .. first."""
+    v = X.tolist()
     op, A0, A1 = c.op.tolist(), c.a0.tolist(), c.a1.tolist()
     for i in range(c.n_slots - 1, c.l - 1, -1):
         if op[i] == P.CONST:
@@ -87,15 +103,14 @@ def sweep(c: Circuit, x: object, u: object = None) -> tuple[np.ndarray, np.ndarr
         prim = P.BY_CODE[op[i]]
         args = [a for a in (A0[i], A1[i]) if a >= 0]
         contrib = prim.vjp(adj[i], v[i], *(v[a] for a in args))
+        step: dict[tuple[int, int], float] = {}
         for a, ca in zip(args, contrib, strict=True):
             if op[a] == P.CONST:
                 continue
             t = 0.0 if ca is None else float(ca)
-            terms[(i, a)] = terms.get((i, a), 0.0) + t  # x * x: both edges of one pair, summed
+            step[(i, a)] = step.get((i, a), 0.0) + t  # x * x: both edges of one pair, summed
             adj[a] += t
-    cot = np.asarray(adj, dtype=np.float64)
-    cot[c.op == P.CONST] = 0.0
-    return X, cot, terms
+        yield i, step
 
 
 # --- layout ---------------------------------------------------------------------------------------
@@ -148,16 +163,24 @@ def _new_figure(width: float, height: float) -> object:
 
 
 def _draw_detailed(ax: object, c: Circuit, values: np.ndarray | None, cot: np.ndarray | None,
-                   terms: dict | None, reverse: bool) -> int:
-    """Draw every input and operation node of c on ax; return how many nodes were drawn."""
-    lay = _Layout(c)
+                   terms: dict | None, reverse: bool, lay: _Layout | None = None) -> int:
+    """Draw every input and operation node of c on ax; return how many nodes were drawn.
+
+    With `terms`, each edge in it is labelled with its term; when `terms` does not cover every
+    edge (one step of the sweep), the other edges are drawn faint."""
+    lay = _Layout(c) if lay is None else lay
     outputs = set(c.outputs.tolist())
     colour = _REV if reverse else _FWD
+    partial = terms is not None and len(terms) < len(lay.edges)
     for a, i in lay.edges:
         tail, head = (lay.xy[i], lay.xy[a]) if reverse else (lay.xy[a], lay.xy[i])
+        faint = partial and (i, a) not in terms
         ax.annotate("", xy=head, xytext=tail, gid="edge",
-                    arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.0, alpha=0.8,
+                    arrowprops=dict(arrowstyle="-|>", color="#bbbbbb" if faint else colour,
+                                    lw=1.0 if faint else 1.4 if partial else 1.0, alpha=0.8,
                                     shrinkA=_NODE_PT / 2, shrinkB=_NODE_PT / 2 + 1))
+        if faint:
+            continue
         if terms is None and c.a0[i] == c.a1[i]:  # v * v: one drawn edge standing for both operands
             (x0, y0), (x1, y1) = lay.xy[a], lay.xy[i]
             ax.text((x0 + x1) / 2 + 0.08, (y0 + y1) / 2, "×2", fontsize=6.5, color=colour, gid="double")
@@ -165,7 +188,7 @@ def _draw_detailed(ax: object, c: Circuit, values: np.ndarray | None, cot: np.nd
             # in the gap just below the argument's row, so that labels of long edges stay off nodes
             (x0, y0), (x1, y1) = lay.xy[a], lay.xy[i]
             t = 0.62 / (y0 - y1)
-            ax.text(x0 + t * (x1 - x0), y0 - 0.62, _fmt(terms.get((i, a), 0.0)), gid="term",
+            ax.text(x0 + t * (x1 - x0), y0 - 0.62, _fmt(terms[(i, a)]), gid="term",
                     fontsize=6.5, color=_REV, ha="center", va="center",
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
     pts = np.array([lay.xy[i] for i in lay.nodes])
@@ -302,6 +325,48 @@ def draw_backprop(c: Circuit, x: object, *, u: object = None,
              cotangents=False, title="forward sweep: values v_i")
     _draw_on(right, c, x, u, max_nodes, edge_terms=True, reverse=True, values=False,
              cotangents=True, title="reverse sweep: cotangents v̄_i, edge terms v̄_m ∂v_m/∂v_i")
+    return fig
+
+
+MAX_STEPS = 24  # draw_sweep draws one panel per operation: beyond this, use draw_backprop
+
+
+def draw_sweep(c: Circuit, x: object, *, u: object = None, columns: int = 4) -> object:
+    """The reverse sweep of c at x step by step: one panel per operation, last to first.
+
+    Panel s shows the cotangents after the s-th node m of the reverse order has sent its terms
+    vbar_m * d v_m / d v_i back along its edges (drawn in colour and labelled; the other edges
+    faint): each v̄_i grows by one term per use of v_i, and the input row of the last panel is
+    grad f(x). For circuits of at most MAX_STEPS operations.
+    """
+    _check_circuit(c, "draw_sweep")
+    if x is None:
+        raise ShapeError(f"draw_sweep needs a point x of shape ({c.l},)")
+    if c.size > MAX_STEPS:
+        raise TestbedError(f"draw_sweep draws one panel per operation and this circuit has N = "
+                           f"{c.size} > {MAX_STEPS}: use draw_backprop, which shows every edge's term "
+                           f"in one picture")
+    if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
+        raise TestbedError(f"columns must be an integer >= 1, got {columns!r}")
+    X, _, _ = sweep(c, x, u)  # validates x and u
+    adj = _seeded(c, np.ones(1) if u is None else np.asarray(u, dtype=np.float64).reshape(-1))
+    lay = _Layout(c)
+    steps = [(i, np.array(adj), step) for i, step in _reverse_steps(c, X, adj)]
+    if not steps:
+        raise TestbedError("this circuit has no operation: its reverse sweep has no step to draw")
+    rows = -(-len(steps) // columns)
+    w, h = _figure_size(c, DEFAULT_MAX_NODES, 1)
+    fig = _new_figure(w * min(columns, len(steps)), h * rows)
+    axes = np.atleast_1d(fig.subplots(rows, min(columns, len(steps)))).ravel()
+    for s, (ax, (i, adj, step)) in enumerate(zip(axes, steps, strict=False), start=1):
+        adj[c.op == P.CONST] = 0.0
+        _draw_detailed(ax, c, None, adj, step, reverse=True, lay=lay)
+        ax.set_title(f"step {s}: {P.NAMES[c.op[i]]} v{i} sends v̄={_fmt(adj[i])} back",
+                     fontsize=8)
+    for ax in axes[len(steps):]:
+        ax.set_axis_off()
+    fig.suptitle(f"the reverse sweep, one node at a time ({len(steps)} steps, N={c.size}, l={c.l})",
+                 fontsize=10)
     return fig
 
 

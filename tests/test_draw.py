@@ -97,6 +97,26 @@ def test_draw_backprop_labels_every_edge():
     assert "reverse sweep" in rev.get_title()
 
 
+def test_draw_sweep_one_panel_per_operation_ends_at_the_gradient():
+    c = _example()
+    x = np.array([1.0, 2.0, 3.0])
+    fig = testbed.draw_sweep(c, x, columns=3)
+    _png(fig)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == c.size == 6 and f"{c.size} steps" in fig.get_suptitle()
+    _, _, terms = sweep(c, x)
+    labelled = sorted(t.get_text() for ax in panels for t in ax.texts if t.get_gid() == "term")
+    assert labelled == sorted(f"{v:.3g}" for v in terms.values())  # each edge labelled once
+    g = testbed.value_and_grad(c, x)[1]
+    last = [t.get_text() for t in panels[-1].texts if t.get_text().startswith("v̄=")][:c.l]
+    assert last == [f"v̄={v:.3g}" for v in g]  # the input row of the last panel reads grad f(x)
+    big = testbed.trace(lambda x: sum(testbed.sin(x[0] * k) for k in range(1, 20)), 1)
+    with pytest.raises(testbed.TestbedError, match="use draw_backprop"):
+        testbed.draw_sweep(big, np.ones(1))
+    with pytest.raises(testbed.TestbedError, match="no operation"):
+        testbed.draw_sweep(testbed.from_nodes(1, [], [0]), np.ones(1))
+
+
 def test_draw_grad_is_a_circuit_beside_its_gradient():
     c = _example()
     fig = testbed.draw_grad(c)
