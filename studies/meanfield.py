@@ -2,7 +2,8 @@
 
 Two theories of how variances travel through a deep network with W[k] of shape (n[k], n[k-1]):
 
-1. The lecture notes' linear-layer formula, chained. For o = W x with independent zero-mean terms,
+1. The linear-layer formula (docs/theory.md; Glorot & Bengio 2010), chained. For o = W x with
+   independent zero-mean terms,
    Var(o) = n_in Var(w) Var(x); chained through the layers as if every activation were linear
    (Glorot's "linear regime", sigma'(0) = 1):
 
@@ -129,12 +130,12 @@ def backward_second_moment(activation: str, q: Array, fan_out_var: Sequence[floa
 
 
 def chained_forward(fan_in_var: Sequence[float], var_x: float = 1.0) -> Array:
-    """The notes' Var(z[k]) = Var(x) prod_{l<=k} n[l-1] Var(w[l]) (activations taken as linear)."""
+    """Chained forward: Var(z[k]) = Var(x) prod_{l<=k} n[l-1] Var(w[l]) (activations taken as linear)."""
     return var_x * np.cumprod(np.asarray(fan_in_var, dtype=float))
 
 
 def chained_backward(fan_out_var: Sequence[float], top: float) -> Array:
-    """The notes' backward Var(dJ/dz[k]) = Var(dJ/dz[r]) prod_{l>k} n[l] Var(w[l])."""
+    """Chained backward: Var(dJ/dz[k]) = Var(dJ/dz[r]) prod_{l>k} n[l] Var(w[l])."""
     f = np.asarray(fan_out_var, dtype=float)
     # suffix products of f[k+1:] for k = 0..L-1 (empty product 1 at the top layer)
     suffix = np.append(np.cumprod(f[:0:-1])[::-1], 1.0)
@@ -145,7 +146,7 @@ def one_layer_spread(n: int, m: int, B: int) -> float:
     """Relative std of the measured Var(o) = mean(o^2) over an m x B output of o = W x.
 
     Gaussian W (n inputs, m outputs) and x ~ N(0, 1) with B examples:
-    Var[mean o^2] / (n Var(w))^2 = 2/(n m) + 2(n + m + 1)/(n m B). (The issue writes n + m; the +1
+    Var[mean o^2] / (n Var(w))^2 = 2/(n m) + 2(n + m + 1)/(n m B). (The +1
     is the exact Gaussian fourth-moment term and changes nothing at these sizes.)
     """
     return float(np.sqrt(2.0 / (n * m) + 2.0 * (n + m + 1) / (n * m * B)))
