@@ -402,10 +402,8 @@ def residual_norms(A: object, values: Array, vectors: Array) -> Array:
     return np.linalg.norm(_apply(A, vectors, "residual_norms") - vectors * np.asarray(values), axis=0)
 
 
-def _lanczos_eigs(A: LinearOperator, k: int, largest: bool, rng: np.random.Generator, tol: float,
+def _lanczos_eigs(A: LinearOperator, k: int, largest: bool, v0: Array, tol: float,
                   max_steps: int) -> Eigenpairs:
-    l = A.shape[0]
-
     def pick(alpha: Array, beta: Array, beta_last: float) -> tuple[Array, Array, Array]:
         theta, S = tridiagonal_eigh(alpha, beta)
         idx = np.arange(len(theta))[::-1][:k] if largest else np.arange(len(theta))[:k]
@@ -417,7 +415,7 @@ def _lanczos_eigs(A: LinearOperator, k: int, largest: bool, rng: np.random.Gener
         theta, _, res = pick(alpha, beta, beta_last)
         return bool(np.all(res <= tol * max(np.abs(theta).max(), np.finfo(float).tiny)))
 
-    run = _lanczos(A, rng.standard_normal(l), max_steps, stop=converged)
+    run = _lanczos(A, v0, max_steps, stop=converged)
     if len(run.alpha) < k:
         raise ConvergenceError(f"Lanczos ran {len(run.alpha)} steps, fewer than k = {k}")
     theta, S, res = pick(run.alpha, run.beta, run.beta_last)
@@ -456,8 +454,8 @@ def _power_eigs(A: LinearOperator, k: int, rng: np.random.Generator, tol: float,
 
 
 def top_eigenvalues(A: object, k: int = 1, method: str = "lanczos", which: str = "largest", *,
-                    rng: np.random.Generator, tol: float = 1e-8, max_steps: int | None = None
-                    ) -> Eigenpairs:
+                    rng: np.random.Generator, tol: float = 1e-8, max_steps: int | None = None,
+                    v0: Array | None = None) -> Eigenpairs:
     """The k largest (or smallest) eigenvalues of a symmetric A and their eigenvectors.
 
     Returns an `Eigenpairs` that unpacks as (values (k,), vectors (l, k)); `.residuals` holds
@@ -475,6 +473,8 @@ def top_eigenvalues(A: object, k: int = 1, method: str = "lanczos", which: str =
     Args:
         tol: relative residual tolerance (lanczos, power, and eigsh's own tol).
         max_steps: the budget of products (default: l for lanczos, 100 l for power).
+        v0: Lanczos' start vector (default: a Gaussian vector from rng), e.g. the top eigenvector
+            of a nearby operator, mixed with a random vector so that no eigenvector is missed.
     Raises:
         ShapeError: k not in 1..l; NotSymmetricError; NonFiniteError; ConvergenceError.
     """
@@ -488,7 +488,8 @@ def top_eigenvalues(A: object, k: int = 1, method: str = "lanczos", which: str =
         raise TestbedError(f"tol must be a finite number > 0, got {tol!r}")
     if method == "lanczos":
         steps = l if max_steps is None else _check_count(max_steps, "max_steps", k, l)
-        return _lanczos_eigs(A, k, which == "largest", rng, float(tol), steps)
+        start = rng.standard_normal(l) if v0 is None else _check_vector(v0, l, "v0")
+        return _lanczos_eigs(A, k, which == "largest", start, float(tol), steps)
     if method == "power":
         if which != "largest":
             raise TestbedError("method='power' finds the eigenvalues of largest magnitude; for "
