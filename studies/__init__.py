@@ -76,6 +76,7 @@ REGISTRY: dict[str, str] = {
     "gradients": "studies.gradients",
     "symmetry": "studies.symmetry",
     "lemmas": "studies.lemmas",
+    "curvature": "studies.curvature",
 }
 
 
