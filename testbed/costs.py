@@ -3,7 +3,7 @@
 Counts are those of the algorithm, i.e. of the circuit each transform writes when run on tracers
 (so `op_counts(c, "grad") == grad(c).counts()` exactly; the tests check it). The level-vectorised
 executor computes the same values with dense numpy calls and may touch dead slots as well; counts
-are machine-independent and do not see that.
+are machine-independent and do not see that (`testbed.evaluate.counting()` records what ran).
 
 Per-primitive rule costs are not written by hand: they are measured once, by tracing each rule.
 """
