@@ -133,7 +133,7 @@ def verdict(holds: object) -> str:
 
 
 def claim(claim: str, where: str, measured: str, expected: str, holds: object = _NOT_GIVEN, *,
-          id: str | None = None, interval: tuple[float, float] | None = None,
+          id: str, interval: tuple[float, float] | None = None,
           tolerance: tuple[float, float] | None = None, reason: str | None = None,
           quick_undecidable: bool = False, interval_name: str = "95% CI") -> dict:
     """One row of the claims table (the study and mode columns are added by `claims_table`).
@@ -144,7 +144,7 @@ def claim(claim: str, where: str, measured: str, expected: str, holds: object = 
     of a claim that did not pass. `quick_undecidable=True` makes the verdict INCONCLUSIVE (see the
     module docstring); pass `quick_undecidable=quick`.
     """
-    if id is not None and (not isinstance(id, str) or not _ID.fullmatch(id)):
+    if not isinstance(id, str) or not _ID.fullmatch(id):
         raise ValueError(f"claim id must be short kebab-case (e.g. 'fd-linear-in-l'), got {id!r}")
     if (holds is _NOT_GIVEN) == (interval is None):
         raise TypeError("claim() needs exactly one of `holds` or `interval` (with `tolerance`)")
@@ -170,19 +170,17 @@ def claim(claim: str, where: str, measured: str, expected: str, holds: object = 
 def claims_table(study: str, rows: list[dict], quick: bool) -> pd.DataFrame:
     """The claims DataFrame with columns CLAIM_COLUMNS, in the order the rows were given.
 
-    Raises ValueError when two claims share an id. A claim without an id (allowed only while the
-    studies move to ids) gets `claim-K`, K its position.
+    Raises ValueError when a row has no id or two rows share one.
     """
-    ids = [r.get("id") or f"claim-{k + 1}" for k, r in enumerate(rows)]
     seen: set[str] = set()
-    for i in ids:
-        if i in seen:
-            raise ValueError(f"study {study!r}: claim id {i!r} is used twice")
-        seen.add(i)
+    for k, r in enumerate(rows):
+        if not r.get("id"):
+            raise ValueError(f"study {study!r}: claim {k + 1} ({r.get('claim')!r}) has no id")
+        if r["id"] in seen:
+            raise ValueError(f"study {study!r}: claim id {r['id']!r} is used twice")
+        seen.add(r["id"])
     cols = [c for c in CLAIM_COLUMNS if c not in ("study", "mode")]
-    df = pd.DataFrame([{**r, "id": i, "reason": r.get("reason", "")} for r, i in zip(rows, ids,
-                                                                                     strict=True)],
-                      columns=cols)
+    df = pd.DataFrame([{"reason": "", **r} for r in rows], columns=cols)
     df.insert(0, "study", study)
     df["mode"] = "quick" if quick else "full"
     return df[CLAIM_COLUMNS].fillna("").astype(str)

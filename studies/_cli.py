@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"studies: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
+    from ._claims import QUICK_UNDECIDABLE
     from ._readme import write_readme
     from ._runner import RunError, make_executor, run_study, usable_cores
     from ._writer import (
@@ -132,9 +133,14 @@ def main(argv: list[str] | None = None) -> int:
                       f"{counts.get('FAILED', 0)} failed, {counts.get('INCONCLUSIVE', 0)} "
                       f"inconclusive, {time.perf_counter() - t0:.1f} s -> "
                       f"{out / study.name}.{{csv,md,png}}")
+                undecidable = 0
                 for row in result.claims.itertuples():
-                    if row.verdict != "PASSED":
+                    if row.reason == QUICK_UNDECIDABLE:
+                        undecidable += 1
+                    elif row.verdict != "PASSED":
                         print(f"  {row.verdict}: {row.study}.{row.id}: {row.reason}")
+                if undecidable:
+                    print(f"  {undecidable} INCONCLUSIVE: {QUICK_UNDECIDABLE} (full mode decides)")
     except (RunError, OutputError) as exc:
         print(f"studies: error: {exc}", file=sys.stderr)
         return EXIT_RUN_ERROR

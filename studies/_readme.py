@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._claims import CLAIM_COLUMNS, FAILED, INCONCLUSIVE, PASSED
+from ._claims import CLAIM_COLUMNS, FAILED, INCONCLUSIVE, PASSED, QUICK_UNDECIDABLE
 from ._writer import _require_results_folder, atomic_write_text, markdown_table, remeasure_sentence
 
 README_HEAD_ROWS = 12
@@ -131,17 +131,24 @@ def _not_passed(claims: pd.DataFrame) -> list[str]:
     lines = []
     for mode, title in (("full", "Claims that did not pass"),
                         ("quick", "Quick-mode claims that did not pass")):
-        bad = claims[(claims["mode"] == mode) & (claims["verdict"] != PASSED)]
-        if mode == "quick" and not len(bad):
+        mine = claims[claims["mode"] == mode]
+        if not len(mine):
             continue
+        undecidable = mine[mine["reason"] == QUICK_UNDECIDABLE]
+        bad = mine[(mine["verdict"] != PASSED) & (mine["reason"] != QUICK_UNDECIDABLE)]
         lines += [f"## {title}", ""]
-        if not len(bad):
-            lines += ["None.", ""]
-            continue
-        rows = pd.DataFrame({"claim": "`" + bad["study"] + "." + bad["id"] + "`",
-                             "verdict": bad["verdict"], "reason": bad["reason"],
-                             "statement": bad["claim"]})
-        lines += [markdown_table(rows), ""]
+        if len(bad):
+            rows = pd.DataFrame({"claim": "`" + bad["study"] + "." + bad["id"] + "`",
+                                 "verdict": bad["verdict"], "reason": bad["reason"],
+                                 "statement": bad["claim"]})
+            lines += [markdown_table(rows), ""]
+        else:
+            lines += ["None." if not len(undecidable)
+                      else "No claim FAILED, and none is INCONCLUSIVE on its data.", ""]
+        if len(undecidable):
+            lines += [f"{len(undecidable)} claims read INCONCLUSIVE because {QUICK_UNDECIDABLE} "
+                      f"(full mode decides them): "
+                      + ", ".join(f"`{r.study}.{r.id}`" for r in undecidable.itertuples()) + ".", ""]
     return lines
 
 

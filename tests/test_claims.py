@@ -109,7 +109,9 @@ def test_claim_arguments_are_checked():
         claim("c", "w", "m", "e", True, id="c", interval=(0, 1), tolerance=(0, 1))
     with pytest.raises(TypeError, match="needs tolerance"):
         claim("c", "w", "m", "e", id="c", interval=(0, 1))
-    for bad in ("Has-Caps", "under_score", "-lead", "trail-", "two--dashes", "", "a b", 5):
+    with pytest.raises(TypeError, match="id"):
+        claim("c", "w", "m", "e", True)  # every claim has an id
+    for bad in ("Has-Caps", "under_score", "-lead", "trail-", "two--dashes", "", "a b", 5, None):
         with pytest.raises(ValueError, match="kebab-case"):
             claim("c", "w", "m", "e", True, id=bad)
 
@@ -130,6 +132,8 @@ def test_claims_table_schema_ids_and_mode():
     assert list(t.columns) == CLAIM_COLUMNS
     assert t["id"].tolist() == ["first", "second"] and set(t["mode"]) == {"quick"}
     assert t["verdict"].tolist() == [PASSED, FAILED] and t["reason"].iloc[0] == ""
+    with pytest.raises(ValueError, match="claim 2 .'b'. has no id"):
+        claims_table("toy", [rows[0], {**rows[1], "id": None}], quick=False)
     with pytest.raises(ValueError, match="'first' is used twice"):
         claims_table("toy", rows + [claim("c", "w", "m", "e", True, id="first")], quick=False)
 

@@ -22,10 +22,15 @@ def _cell(params: dict, seed: int) -> pd.DataFrame:
 
 
 def _study(name: str, verdicts: str, reproducibility: str = "") -> Study:
-    """A study whose claims pass (p), fail (f) or are inconclusive (i) as `verdicts` says."""
+    """A study whose claims pass (p), fail (f), are inconclusive (i) or undecidable in quick mode (u)
+    as `verdicts` says."""
     def claims(table, quick):
         rows = []
         for k, v in enumerate(verdicts):
+            if v == "u":
+                rows.append(claim(f"statement {k}", "somewhere", "m", "e", False, id=f"claim-u-{k}",
+                                  quick_undecidable=quick))
+                continue
             interval = {"p": (0.95, 1.05), "f": (2.0, 2.1), "i": (0.85, 0.95)}[v]
             rows.append(claim(f"statement {k}", "somewhere", "m", "e", id=f"claim-{v}-{k}",
                               interval=interval, tolerance=(0.9, 1.1)))
@@ -51,7 +56,7 @@ def readme(tmp_path):
     _write(_study("alpha", "pfip", reproducibility="column `x` may differ in the last bit"),
            tmp_path, quick=False)
     _write(_study("beta", "pp"), tmp_path, quick=False)
-    _write(_study("gamma", "f"), tmp_path, quick=True)
+    _write(_study("gamma", "fu"), tmp_path, quick=True)
     write_readme(tmp_path, ["alpha", "beta", "gamma"])
     return (tmp_path / "README.md").read_text()
 
@@ -82,7 +87,11 @@ def test_claims_that_did_not_pass_carry_their_reason(readme):
             in bad)
     assert "`alpha.claim-p-" not in bad and "beta" not in bad
     quick = _section(readme, "Quick-mode claims that did not pass")
-    assert "`gamma.claim-f-0`" in quick
+    assert "| `gamma.claim-f-0` | FAILED |" in quick
+    # claims quick mode cannot decide are named in one sentence, not listed as if they had failed
+    assert "| `gamma.claim-u-1`" not in quick
+    assert ("1 claims read INCONCLUSIVE because quick mode is too small to decide this claim (full "
+            "mode decides them): `gamma.claim-u-1`.") in quick
 
 
 def test_all_claims_have_short_ids_and_mode_only_where_it_varies(readme, tmp_path):
