@@ -73,6 +73,16 @@ def test_docs_refer_to_nothing_outside_the_repository(md):
         assert word not in text, f"{md.name} mentions {word!r}, which a clone does not have"
 
 
+def test_claim_ids_the_docs_cite_are_claims_of_their_study():
+    """`study.id` in the docs names a study of studies/ that makes a claim with that id."""
+    cited = {m for md in DOCS for m in re.findall(r"`([a-z_]+)\.([a-z0-9]+(?:-[a-z0-9]+)+)`", md.read_text())}
+    assert cited, "the docs cite no claim id"
+    missing = [f"{study}.{cid}" for study, cid in sorted(cited)
+               if not (ROOT / "studies" / f"{study}.py").exists()
+               or f'"{cid}"' not in (ROOT / "studies" / f"{study}.py").read_text()]
+    assert not missing, f"claim ids cited but made by no study: {missing}"
+
+
 def test_the_pictures_the_docs_show_are_generated_by_make_docs():
     script = (ROOT / "docs" / "make_figures.py").read_text()
     shown = {m for md in DOCS for m in re.findall(r"img/([\w.-]+\.png)", md.read_text())}
