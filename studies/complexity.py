@@ -38,7 +38,7 @@ from testbed.costs import muldiv, op_counts, total
 from testbed.evaluate import counting, vec_plan
 from testbed.random_circuits import BOX, DEFAULT_OPS, RATIONAL_OPS, random_circuit
 
-from ._claims import claim, claims_table, fmt
+from ._claims import INCONCLUSIVE, claim, claims_table, fmt
 from ._seeds import generator
 from ._study import Study
 from ._timing import (
@@ -111,13 +111,16 @@ def _net_l_sweep(width: int) -> list[int]:
 FULL = {
     "N": {"wide": SIZES_N, "deep": SIZES_N}, "l_fixed": 10,
     "fd_N_max": 10**5,  # FD against N is no claim; at 10^6 one call takes 10-20 s
+    # jvp and hvp against N are no claim here (the hvp study fits hvp): timed up to this N only,
+    # which spares building the gradient circuits of 10^5-10^6 nodes twice
+    "hvp_N_max": 10**5,
     # FD against l' on one circuit of N_fixed_fd nodes and as many inputs: l'/N up to ~1
-    "N_fixed_fd": 10**4, "l_fd": [1, 10, 100, 1000, 2000, 3000, 5000, 7000, 10**4],
+    "N_fixed_fd": 5000, "l_fd": [1, 10, 100, 1000, 1500, 2000, 3000, 5000],
     # grad against l' on one circuit of N_fixed_grad nodes and as many inputs
     "N_fixed_grad": 10**5, "l_grad": [1, 10, 100, 1000, 3000, 10**4, 3 * 10**4, 10**5],
     "rational_N": [10**2, 10**3, 10**4, 10**5],
     "jax_N_max": 10**4, "jax_unrolled_N_max": 100, "jax_check_N_max": 1000,
-    "net_width": NET_WIDTH, "net_m": [16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384],
+    "net_width": NET_WIDTH, "net_m": [16, 64, 256, 512, 1024, 2048, 4096, 8192],
     "net_l_batch": 256, "net_l": None,  # None: _net_l_sweep(net_width)
     "net_widths": [4, 8, 16, 32, 64, 128, 256], "net_jax": True,
     "budget": 0.5,  # seconds per timed method and cell: cheap calls get more repeats (3..15)
@@ -132,7 +135,7 @@ FULL = {
 }
 QUICK = {
     "N": {"wide": [100, 10**4, 2 * 10**4, 3 * 10**4], "deep": [100, 1000, 2000, 3000]}, "l_fixed": 10,
-    "fd_N_max": 10**4,
+    "fd_N_max": 10**4, "hvp_N_max": 10**4,
     "N_fixed_fd": 3000, "l_fd": [1, 10, 100, 300],
     "N_fixed_grad": 3000, "l_grad": [1, 10, 100, 300, 3000],
     "rational_N": [100, 1000, 10**4],
@@ -437,7 +440,8 @@ def grid(quick: bool) -> list[dict]:
     for family in ("wide", "deep"):
         for n in cfg["N"][family]:
             cells.append({"kind": "circuit", "sweep": "N", "family": family, "N": n,
-                          "l": cfg["l_fixed"], "l_max": 0, "hvp": True, "jvp": True,
+                          "l": cfg["l_fixed"], "l_max": 0, "hvp": n <= cfg["hvp_N_max"],
+                          "jvp": n <= cfg["hvp_N_max"],
                           "fd": n <= cfg["fd_N_max"], "jax": jax_methods(family, n),
                           "jax_check": family in jax_families and n <= cfg["jax_check_N_max"],
                           **base})
@@ -475,10 +479,28 @@ def _in_fit(p: dict, cfg: dict) -> bool:
     return False
 
 
+def claims_fed(p: dict) -> set[str]:
+    """The ids of the timing claims a cell's measurement feeds (empty outside the fit ranges)."""
+    if not _in_fit(p, FULL):
+        return set()
+    if p["kind"] == "circuit":
+        return {{"N": "grad-linear-in-n", "l_fd": "fd-linear-in-l",
+                 "l_grad": "grad-flat-in-l"}[p["sweep"]] + f"-{p['family']}"}
+    return {"net-grad-linear-in-n", "net-dx-step"} if p["sweep"] == "N" else \
+        {"net-fd-linear-in-l", "net-grad-flat-in-l"}
+
+
+# The ids of the claims the last `claims` call found INCONCLUSIVE. The runner calls `claims` and
+# then `remeasure` in the same process, and remeasure(params, attempt) sees no claims table: this
+# is how it re-runs only the cells of the inconclusive claims, not every timed cell.
+_INCONCLUSIVE: set[str] = set()
+
+
 def remeasure(p: dict, attempt: int) -> dict | None:
-    """One more measurement of a cell a fitted timing claim rests on: twice the time budget (more
-    samples per median), no JAX and no untested methods; None for quick mode and other cells."""
-    if p.get("quick") or not _in_fit(p, FULL):
+    """One more measurement of a cell an inconclusive timing claim rests on: twice the time budget
+    (more samples per median), no JAX and no untested methods; None for quick mode and for cells
+    that feed no inconclusive claim."""
+    if p.get("quick") or not claims_fed(p) & _INCONCLUSIVE:
         return None
     q = {**p, "attempt": attempt, "budget": 2 * FULL["budget"], "jax": [] if p["kind"] ==
          "circuit" else False, "jax_check": False}
@@ -749,7 +771,10 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
                              "N =", quick))
     rows.append(_dx_claim(net, quick))
     rows.append(_jax_claim(table))
-    return claims_table("complexity", rows, quick)
+    table_ = claims_table("complexity", rows, quick)
+    _INCONCLUSIVE.clear()
+    _INCONCLUSIVE.update(table_.loc[table_["verdict"] == INCONCLUSIVE, "id"])
+    return table_
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
@@ -946,10 +971,11 @@ def _notes() -> str:
         "Random circuits (testbed.random_circuits, seeded; N is the real size c.size: domain "
         "repairs add ~40% to the nominal N of the wide family). N sweep: N_nominal = "
         f"{sci(min(SIZES_N))}..{sci(max(SIZES_N))} (1-2-5, denser above 10^5) at l = "
-        f"{f['l_fixed']}, timing forward, grad, jvp, hvp (after `grad(c)` is built and cached: "
-        f"`wall_grad_circuit`) and finite differences up to N = {sci(f['fd_N_max'])} (FD against "
-        "N is no claim). l' sweeps: ONE circuit per family and sweep, drawn with as many inputs "
-        "as its nominal size, of which the first l' are free and the others held as constants at "
+        f"{f['l_fixed']}, timing forward and grad, and jvp, hvp (after `grad(c)` is built and "
+        f"cached: `wall_grad_circuit`; the `hvp` study fits it) and finite differences up to N = "
+        f"{sci(f['fd_N_max'])} (no claim here). l' sweeps: ONE circuit per family and sweep, "
+        "drawn with as many inputs as its nominal size, of which the first l' are free and the "
+        "others held as constants at "
         "their values (`fix_inputs`: same operations, same point, only l' changes): finite "
         f"differences at N_nominal = {sci(f['N_fixed_fd'])}, l' = {min(f['l_fd'])}.."
         f"{sci(max(f['l_fd']))} (wherever (l' + 1) N <= {FD_MAX_OPS['forward']:.1e}, 2 l' N <= "
@@ -985,12 +1011,12 @@ def _notes() -> str:
         "(3 forward matmuls, 5 backward) and 3 with it. A timed claim is re-measured (the cells "
         f"of its fit range, twice the time budget, rows pooled) while inconclusive, within "
         f"{REMEASURE_BUDGET_S:g} s per run. Chosen after seeing data: the l' sweeps' sizes (the "
-        "FD sweep moved from N = 5 10^4 to 10^4 so that l'/N reaches 1 within the time budget) "
+        f"FD sweep moved from N = 5 10^4 to {sci(f['N_fixed_fd'])} so that l'/N reaches 1 within the "
+        "time budget) "
         "and the fit thresholds, which were set on an earlier run's per-call overheads; the "
         "tolerances ([0.9, 1.1] for slope 1, [-0.1, 0.1] for slope 0) predate all data, the "
         f"dJ/dx tolerance (1 to 1 + {DX_SLACK:g} x the predicted extra) was fixed before its "
-        "first measurement. The deep family's circuits draw an input as the second operand with "
-        "probability 0.05 and never cancel v - v: their gradients are non-zero. In --quick mode "
+        "first measurement. In --quick mode "
         "the sizes are too small for the wall-time claims, which then read INCONCLUSIVE; the "
         "counts decide at any size.")
 

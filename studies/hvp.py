@@ -71,18 +71,21 @@ PER_INPUT = (-1.0, 1.0)
 OVERHEAD_MAX = 0.25
 AGREE = 1e-10
 BATCH = 64
+# hvp against N: complexity's sizes without 1.5 10^5 and 7 10^5 (each cell builds a gradient
+# circuit of up to ~3 N nodes; five sizes from 10^5 on still fit the wide family)
+SIZES_HVP = [n for n in SIZES_N if n not in (150_000, 700_000)]
 
 
 FULL = {
-    "N": {"wide": SIZES_N, "deep": SIZES_N}, "l_fixed": 10,
+    "N": {"wide": SIZES_HVP, "deep": SIZES_HVP}, "l_fixed": 10,
     "fit": {"wide": 10**5, "deep": 10**4},
     # the Hessian against l': one wide circuit of hess_l_N nodes with max(hess_l) inputs
     "hess_l_N": 10**4, "hess_l": [1, 10, 30, 100, 200, 300, 500, 1000], "hess_fit_l": 100,
     # the Hessian against N at l = hess_N_l
-    "hess_N_l": 10, "hess_N": [100, 1000, 10**4, 10**5, 2 * 10**5, 5 * 10**5],
-    "hess_fit_N": 10**5, "hess_jax_N_max": 1000, "hess_jax_unrolled_N_max": 100,
+    "hess_N_l": 10, "hess_N": [100, 1000, 10**4, 2 * 10**4, 5 * 10**4, 10**5, 2 * 10**5],
+    "hess_fit_N": 10**4, "hess_jax_N_max": 1000, "hess_jax_unrolled_N_max": 100,
     # the "+ l" of the HVP: one wide circuit of plus_l_N nodes and as many inputs
-    "plus_l_N": 10**5, "plus_l": [1, 10, 100, 1000, 10**4, 3 * 10**4, 10**5],
+    "plus_l_N": 3 * 10**4, "plus_l": [1, 10, 100, 1000, 3000, 10**4, 3 * 10**4],
     "widths": [32, 64, 128, 256, 512, 1024],
     "budget": 0.5,  # seconds per timed method and cell (3..15 repeats; networks 5..25)
 }
@@ -129,10 +132,26 @@ def _in_fit(p: dict) -> bool:
     return True  # hvp_l and network: every cell counts
 
 
+def claims_fed(p: dict) -> set[str]:
+    """The ids of the timing claims a cell's measurement feeds (empty outside the fit ranges)."""
+    if not _in_fit(p):
+        return set()
+    if p["part"] == "hvp":
+        return {f"hvp-linear-in-n-{p['family']}"}
+    if p["part"] == "hessian":
+        return {f"hessian-linear-in-{p['sweep'].lower()}"}
+    return {"hvp-plus-l"} if p["part"] == "hvp_l" else {"rop-costs-a-gradient"}
+
+
+# The ids of the claims the last `claims` call found INCONCLUSIVE (see complexity._INCONCLUSIVE:
+# the runner calls `claims`, then `remeasure`, in the same process).
+_INCONCLUSIVE: set[str] = set()
+
+
 def remeasure(p: dict, attempt: int) -> dict | None:
-    """One more measurement, at twice the time budget, of a cell a timing claim rests on (no JAX);
-    None in quick mode and for cells outside the fit ranges."""
-    if p.get("quick") or not _in_fit(p):
+    """One more measurement, at twice the time budget, of a cell an inconclusive timing claim rests
+    on (no JAX); None in quick mode and for cells that feed no inconclusive claim."""
+    if p.get("quick") or not claims_fed(p) & _INCONCLUSIVE:
         return None
     return {**p, "attempt": attempt, "budget": 2 * FULL["budget"],
             **({"jax": []} if "jax" in p else {})}
@@ -468,7 +487,10 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
         f"<= {AGREE:g} relative at every width", bool(ok.all()) if len(nw1) else None,
         id="rop-equals-jax"))
     rows.append(_rop_claim(nw, quick))
-    return claims_table("hvp", rows, quick)
+    table_ = claims_table("hvp", rows, quick)
+    _INCONCLUSIVE.clear()
+    _INCONCLUSIVE.update(table_.loc[table_["verdict"] == INCONCLUSIVE, "id"])
+    return table_
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
@@ -614,8 +636,9 @@ FIGURES = {"": plot_hvp, "hessian": plot_hessian}
 def _notes() -> str:
     f = FULL
     return (
-        f"Part `hvp`: random circuits (l = {f['l_fixed']}, N_nominal {sci(min(SIZES_N))}.."
-        f"{sci(max(SIZES_N))}, 1-2-5, denser above 10^5), exact op counts and median wall times; "
+        f"Part `hvp`: random circuits (l = {f['l_fixed']}, N_nominal {sci(min(SIZES_HVP))}.."
+        f"{sci(max(SIZES_HVP))}: 1-2-5 to 10^5, then "
+        f"{', '.join(sci(n) for n in SIZES_HVP if n > 10**5)}), exact op counts and median times; "
         "`wall_grad_circuit` is the one-off cost of building grad(c), which hvp then reuses (not "
         f"in `wall_hvp`). The slope is fitted over wide N >= {sci(f['fit']['wide'])} (vectorised "
         f"executor, overhead negligible) and deep N >= {sci(f['fit']['deep'])}. Part `hvp_l` (the "
@@ -645,7 +668,8 @@ def _notes() -> str:
         f"fit range, twice the time budget, rows pooled) while inconclusive, within "
         f"{REMEASURE_BUDGET_S:g} s per run. Chosen after seeing data: the Hessian's sizes (N = "
         f"{sci(f['hess_l_N'])} for the l' sweep and the N sweep from {sci(f['hess_fit_N'])}, where "
-        "an earlier run showed the per-call overhead still dominating at N = 10^3); the "
+        "an earlier run showed the per-call overhead still dominating at N = 10^3; sizes above "
+        "2 10^5 cost too much of the time budget); the "
         f"tolerances (slope [{SLOPE_ONE[0]}, {SLOPE_ONE[1]}], R-pass / gradient [{ROP_OVER_GRAD[0]:g}"
         f", {ROP_OVER_GRAD[1]:g}], per input [{PER_INPUT[0]:g}, {PER_INPUT[1]:g}] node, overhead "
         f"<= {OVERHEAD_MAX:g}) were fixed before these measurements. In --quick mode the sizes "
