@@ -7,7 +7,8 @@ in Lemma 3, and flows through the others.
 
 R{.} = d/dr (.)(theta + r V) at r = 0 is a derivative, so it obeys the product rule; applied to each
 lemma it gives the lemma of the R-backward pass (`r_lemma1..3`), with R{W} = VW and R{b} = Vb.
-`testbed.nn.rop` fuses them into one fast pass; `r_pass_by_lemmas` there composes them as written.
+`testbed.nn.rop` runs them fused into one fast pass, which the test suite checks against these
+functions composed line by line.
 """
 
 from __future__ import annotations
