@@ -90,7 +90,9 @@ def _watch_parent(parent: int) -> None:
     A worker blocked in a long cell would otherwise outlive a parent killed with SIGKILL (which
     runs no clean-up). A daemon thread polls os.getppid(): when the parent dies the worker is
     re-parented, so its parent id changes (POSIX). On Linux the kernel also sends SIGKILL at the
-    parent's death (prctl PR_SET_PDEATHSIG), which needs no thread to get the GIL.
+    parent's death (prctl PR_SET_PDEATHSIG), which needs no thread to get the GIL. (The kernel
+    signal fires when the parent *thread* that started the worker ends: the pool submits from the
+    thread inside `make_executor`'s block, which outlives the pool.)
     """
     if sys.platform.startswith("linux"):
         try:
