@@ -37,9 +37,10 @@ reproduce: $(STAMP)  ## install, run every study, write results/ (about 30 min o
 quick: $(STAMP)  ## every study in --quick mode (under 2 minutes), into results-quick/ (not results/)
 	$(PY) -m studies all --quick --out results-quick
 
-bench: $(STAMP)  ## print the benchmark tables (circuits, deep network)
+bench: $(STAMP)  ## print the benchmark tables (circuits, deep network, curvature)
 	$(PY) benchmarks/circuits.py
 	$(PY) benchmarks/deepnet.py
+	$(PY) benchmarks/curvature.py
 
 API_MODULES := testbed testbed.nn testbed.random_circuits
 
