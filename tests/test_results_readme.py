@@ -145,3 +145,17 @@ def test_remeasurement_is_stated_in_name_md_and_readme(tmp_path):
                 "inconclusive claims 1 before, 0 after.")
     assert sentence in (tmp_path / "delta.md").read_text()
     assert sentence in (tmp_path / "README.md").read_text()
+
+
+def test_environments_that_differ_are_listed_per_study(readme, tmp_path):
+    meta = json.loads((tmp_path / "beta.json").read_text())
+    meta["environment"]["numpy"] = "0.0-other"
+    (tmp_path / "beta.json").write_text(json.dumps(meta))
+    meta = json.loads((tmp_path / "gamma.json").read_text())
+    del meta["environment"]  # written before the environment was recorded
+    (tmp_path / "gamma.json").write_text(json.dumps(meta))
+    write_readme(tmp_path, ["alpha", "beta", "gamma"])
+    env = _section((tmp_path / "README.md").read_text(), "Environment")
+    assert "The studies were run in different environments:" in env
+    assert "| beta | " in env and "0.0-other" in env and "| alpha | " in env
+    assert "Not recorded for: gamma" in env
