@@ -36,6 +36,7 @@ from testbed.random_circuits import random_circuit
 from ._claims import claim, claims_table, fmt
 from ._seeds import generator
 from ._study import Study
+from .gradients import legible
 
 WHERE = "docs/theory.md §2 (finite differences: l + 1 evaluations)"
 EPS = float(np.finfo(np.float64).eps)
@@ -271,6 +272,7 @@ def plot(table: pd.DataFrame, fig) -> None:
                title=f"{scheme} differences, {t['circuit'].nunique()} smooth random circuits")
         ax.legend(fontsize=8, loc="upper center")
         ax.grid(True, alpha=0.3)
+    legible(fig)
 
 
 STUDY = Study(

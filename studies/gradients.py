@@ -213,6 +213,21 @@ def t95(seeds: float) -> float:
     return float(stats.t.ppf(0.975, seeds - 1)) if seeds >= 2 else float("nan")
 
 
+def legible(fig, size: float = 12.0) -> None:
+    """Fonts readable at the width the results README shows a figure: titles, axis labels, ticks
+    and legends of every panel scaled to `size` points."""
+    for ax in fig.axes:
+        ax.title.set_fontsize(size)
+        ax.xaxis.label.set_fontsize(size)
+        ax.yaxis.label.set_fontsize(size)
+        ax.tick_params(labelsize=size - 1)
+        legend = ax.get_legend()
+        if legend is not None:
+            for text in legend.get_texts():
+                text.set_fontsize(max(size - 2.5, 9.0))
+    fig.tight_layout()  # larger fonts need the room: no label may be cut at the edge
+
+
 def depth_rate(cells: pd.DataFrame) -> tuple[float, float]:
     """(slope, its 95% half-width) against L of R(L) = log(||dJ/dz[1]|| / ||dJ/dz[L]||).
 
@@ -459,7 +474,7 @@ def plot(table: pd.DataFrame, fig) -> None:
 
     (Heat-maps of log10 |dz[L]|/|dz[1]| over (sigma_w^2, depth) belong in a second figure; the
     summary table holds their numbers.)"""
-    fig.set_size_inches(14, 11)
+    fig.set_size_inches(13, 10.5)
     axes = fig.subplots(2, 2)
     f = fits(table)
     ind = f[(f["target"] == "independent") & (f["init"] == "scaled_normal")
@@ -482,18 +497,30 @@ def plot(table: pd.DataFrame, fig) -> None:
     for ax, (act, sw2) in zip(axes[1], sorted(CRITICAL), strict=True):
         z = table[(table["target"] == "zero") & (table["activation"] == act)
                   & (table["sigma_w2"] == sw2) & (table["init"] == "scaled_normal")]
+        # mean-field curves that coincide for every depth (relu: chi_1 = 1 at every q) are drawn
+        # once, so that no line hides another
+        curves = {L: (t.sort_values("k")["dz_norm_mf"] / t.sort_values("k")["dz_norm"].iloc[-1])
+                  .to_numpy() for L, t in z.groupby("depth")}
+        same = len({np.round(c[-min(map(len, curves.values())):], 12).tobytes()
+                    for c in curves.values()}) == 1 and all(np.allclose(c, c[0]) for c in
+                                                             curves.values())
         for i, (L, t) in enumerate(z.groupby("depth")):
             t = t.sort_values("k")
             j = L - t["k"].to_numpy() + 1
             top = t["dz_norm"].iloc[-1]
-            ax.loglog(j, t["dz_norm"] / top, "o", ms=3, color=f"C{i}", label=f"L={L}: measured")
-            ax.loglog(j, t["dz_norm_mf"] / top, "-", lw=1, color=f"C{i}",
-                      label=f"L={L}: mean field")
+            ax.loglog(j, t["dz_norm"] / top, "o", ms=4, color=f"C{i}", label=f"L={L}: measured")
+            if not same:
+                ax.loglog(j, curves[L], "-", lw=1.2, color=f"C{i}", label=f"L={L}: mean field")
+        if same and curves:
+            L = max(curves)
+            ax.loglog(np.arange(L, 0, -1), curves[L], "-", lw=1.5, color="gray",
+                      label="mean field (every L: chi_1 = 1)")
         jj = np.arange(1, int(z["depth"].max()) + 1) if len(z) else np.arange(1, 2)
         ax.loglog(jj, np.sqrt(jj), "k--", label="linear-network law sqrt(L-k+1)")
         ax.set(xlabel="L - k + 1 (layers)", ylabel="||dJ/dz[k]|| / ||dJ/dz[L]|| (ratio)",
                title=f"{act}, sigma_w^2={sw2:g}, y = 0 (criticality)")
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(ncol=2)
+    legible(fig)
 
 
 STUDY = Study(

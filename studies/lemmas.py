@@ -29,6 +29,7 @@ import pandas as pd
 from ._claims import claim, claims_table, fmt
 from ._seeds import generator
 from ._study import Study
+from .gradients import legible
 
 WHERE = "docs/theory.md §4 (the three lemmas)"
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
@@ -288,6 +289,7 @@ def plot(table: pd.DataFrame, fig) -> None:
     ax.set(yscale="log", ylabel="max |ours - jax| / scale (relative error)",
            title="Lemmas 1-3 and the two-layer example against jax.vjp (hatched: exactly 0)")
     ax.legend(fontsize=9)
+    legible(fig)
 
 
 STUDY = Study(

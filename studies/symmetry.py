@@ -23,6 +23,7 @@ from testbed.nn import init_network, loss, train
 from ._claims import claim, claims_table, fmt
 from ._seeds import generator
 from ._study import Study
+from .gradients import legible
 
 WHERE = "docs/theory.md §6 (symmetry)"
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
@@ -169,10 +170,10 @@ def plot(table: pd.DataFrame, fig) -> None:
             ax.plot(loss_mean, ls=ls, marker=marker, markevery=max(1, len(loss_mean) // 10),
                     ms=5, color=f"C{i}", label=init)
         ax.set(yscale="log", title=f"{act}: loss J on the training set", xlabel="SGD step",
-               ylabel="J (mean over seeds; units of y^2)")
+               ylabel="J, mean over seeds (units of y^2)")
         ax.legend(fontsize=10)
-    # distinct units: the min and max over steps, seeds and hidden layers, per initialiser and
-    # activation (bars side by side, so none hides another)
+    # distinct units: the min (bars side by side) and the max (open markers) over steps, seeds and
+    # hidden layers, per initialiser and activation
     ax = axes[3]
     cols = _distinct_cols(table)
     width = 0.25
@@ -183,12 +184,13 @@ def plot(table: pd.DataFrame, fig) -> None:
             lo.append(d.min() if d.size else np.nan)
             hi.append(d.max() if d.size else np.nan)
         x = np.arange(len(ACTIVATIONS)) + (i - 1) * width
-        ax.bar(x, hi, width, color=f"C{i}", alpha=0.35, label=f"{init}: max")
-        ax.bar(x, lo, width, color=f"C{i}", hatch="//", edgecolor="k", label=f"{init}: min")
+        ax.bar(x, lo, width, color=f"C{i}", edgecolor="k", label=f"{init}: min")
+        ax.plot(x, hi, "kv", ms=9, mfc="none", label="max" if i == 0 else None)
     ax.set_xticks(range(len(ACTIVATIONS)), ACTIVATIONS)
     ax.set(ylabel="distinct hidden units per layer (count)", ylim=(0, max(SIZES) + 2),
            title="distinct units over all steps, seeds and hidden layers")
     ax.legend(fontsize=9, ncol=2)
+    legible(fig)
 
 
 STUDY = Study(

@@ -46,7 +46,7 @@ from . import meanfield as mf
 from ._claims import claim, claims_table, fmt
 from ._seeds import generator
 from ._study import Study
-from .gradients import deciding, t95
+from .gradients import deciding, legible, t95
 
 WHERE = "docs/theory.md §6 (Xavier, He); Glorot & Bengio 2010"
 EPS = float(np.finfo(np.float64).eps)
@@ -606,7 +606,7 @@ def plot(table: pd.DataFrame, fig) -> None:
     """Four panels: the two halves of Xavier (forward, backward) on alternating widths; measured /
     theory across initialisers; tanh against mean field. (The one-layer spreads and Glorot's
     5 x 1000 tanh gradients are in the summary table: a second figure would hold them.)"""
-    fig.set_size_inches(15, 12)
+    fig.set_size_inches(14, 12)
     axes = fig.subplots(2, 2)
     alt = _widths(table, "alt")
     halves = {"lecun": "fan-in n_in Var(w)=1", "fan_out": "fan-out n_out Var(w)=1",
@@ -648,7 +648,8 @@ def plot(table: pd.DataFrame, fig) -> None:
             _curve(ax, t, "z", f"sw2={sw2:g} sb2={sb2:g}", f"C{i}", MARKERS[i], "mf")
     ax.set(yscale="log", xlabel="layer k", ylabel="Var(z[k]) (dimensionless)",
            title=f"tanh, width {deep}: Var(z[k]) vs mean-field q^k (dashed)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(ncol=2)
+    legible(fig, 11.0)
 
 
 STUDY = Study(
