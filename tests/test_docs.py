@@ -130,4 +130,4 @@ def test_tour_runs_and_the_committed_notebook_is_in_sync():
     assert kinds(committed) == kinds(nb), "docs/tour.ipynb's outputs are stale: run `make docs`"
     images = sum(1 for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs
                  if "image/png" in o.get("data", {}))
-    assert images == 6  # four circuit pictures, the network picture, the variance/gradient plots
+    assert images == 7  # four circuit pictures, the network picture, the variance plots, the spectrum
