@@ -65,7 +65,7 @@ def test_complex_input_gives_no_warning_and_no_number(recwarn):
 
 def test_integers_are_real_points():
     assert C(np.array([0, 1])) == C(np.array([0.0, 1.0]))
-    assert np.array_equal(testbed.jvp(C, [0, 1], [1, 0])[1], testbed.jvp(C, X * 0 + [0, 1], [1.0, 0.0])[1])
+    assert testbed.jvp(C, [0, 1], [1, 0]) == testbed.jvp(C, [0.0, 1.0], [1.0, 0.0])
 
 
 @pytest.mark.parametrize("h", [True, False, np.True_, "1e-6", 1j, float("nan"), 0.0, -1e-6])
