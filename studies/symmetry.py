@@ -206,7 +206,8 @@ STUDY = Study(
            "is J on the whole training set before the step's update. Chosen after seeing data: "
            f"lr {LR} and {FULL['steps']} steps (at lr 0.05 and 400 steps the sigmoid networks "
            "with xavier init had not left the plateau of a constant prediction, so the "
-           "comparison of final losses would have said nothing); c = 0.1 for constant(c) so that "
+           "comparison of final losses would have said nothing); c = "
+           f"{INITS['constant']['c']:g} for constant(c) so that "
            f"SGD at lr {LR} cannot diverge. Every claim here is exact (counts, equalities of "
            "floats, a comparison per seed): no interval is involved."),
     reproducibility=("`loss`, `max_dW` and `db_out` can differ in the last bits across machines and "
