@@ -386,3 +386,42 @@ def test_missing_data_fails_claims_but_never_drops_them(runs, name):
         full, empty = study.claims(table, quick), study.claims(table.iloc[:0], quick)
         assert len(empty) == len(full)
         assert (empty["verdict"] == FAILED).all(), empty[["id", "verdict"]]
+
+
+# --- the helpers behind the intervals -------------------------------------------------------------
+def test_deciding_picks_failed_then_inconclusive():
+    inside, straddles, outside = ((0.1, 0.2), (0.0, 1.0)), ((0.5, 1.5), (0.0, 1.0)), \
+        ((2.0, 3.0), (0.0, 1.0))
+    assert gradients.deciding([inside, straddles, outside]) == outside
+    assert gradients.deciding([inside, straddles]) == straddles
+    assert gradients.deciding([inside]) == inside
+    iv, _ = gradients.deciding([])
+    assert np.isnan(iv).all()  # no parts: a missing interval, FAILED by the rule
+
+
+def test_t95_is_students_quantile():
+    assert gradients.t95(2) == pytest.approx(12.706, abs=1e-3)
+    assert gradients.t95(1000) == pytest.approx(1.962, abs=1e-3)
+    assert np.isnan(gradients.t95(1))
+
+
+def test_growth_jackknife_is_zero_for_identical_seeds_and_grows_with_scatter():
+    k = np.arange(1, 11)
+    curve = np.exp(-0.3 * (10 - k)) ** 2  # squared norms of a clean geometric decay
+    se_growth, se_ratio = gradients._jackknife_cell(np.tile(curve, (6, 1)), k)
+    assert se_growth == pytest.approx(0.0, abs=1e-12) and se_ratio == pytest.approx(0.0, abs=1e-12)
+    rng = np.random.default_rng(0)
+    noisy = curve * np.exp(rng.normal(0, 0.3, (6, 10)))
+    assert gradients._jackknife_cell(noisy, k)[0] > 1e-3
+
+
+def test_layer_type_factors_of_an_exact_alternating_profile():
+    n = np.array([16, 64] * 5 + [16, 1])  # n[0..r]: alternating hidden widths, one output
+    n_in, n_out = n[:-1], n[1:]
+    f = {(16, 64): 0.4, (64, 16): 1.6, (16, 1): 1.0}  # per-layer forward factors by type
+    v = np.cumprod([f[(a, b)] for a, b in zip(n_in, n_out, strict=True)])
+    logs, applied = variance.layer_steps(v, n_in, n_out, "forward")
+    means = variance.type_means(logs, applied, n_in, n_out)
+    assert means == pytest.approx({(16, 64): np.log(0.4), (64, 16): np.log(1.6)}, abs=1e-12)
+    se = variance._type_jackknife(np.tile(v, (5, 1)), n_in, n_out, "forward")
+    assert all(abs(s) < 1e-12 for s in se.values())
