@@ -146,8 +146,8 @@ def _not_passed(claims: pd.DataFrame) -> list[str]:
             lines += ["None." if not len(undecidable)
                       else "No claim FAILED, and none is INCONCLUSIVE on its data.", ""]
         if len(undecidable):
-            lines += [f"{len(undecidable)} claims read INCONCLUSIVE because {QUICK_UNDECIDABLE} "
-                      f"(full mode decides them): "
+            lines += [f"INCONCLUSIVE with the reason \"{QUICK_UNDECIDABLE}\" (full mode decides "
+                      f"them), {len(undecidable)}: "
                       + ", ".join(f"`{r.study}.{r.id}`" for r in undecidable.itertuples()) + ".", ""]
     return lines
 

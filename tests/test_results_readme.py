@@ -90,8 +90,8 @@ def test_claims_that_did_not_pass_carry_their_reason(readme):
     assert "| `gamma.claim-f-0` | FAILED |" in quick
     # claims quick mode cannot decide are named in one sentence, not listed as if they had failed
     assert "| `gamma.claim-u-1`" not in quick
-    assert ("1 claims read INCONCLUSIVE because quick mode is too small to decide this claim (full "
-            "mode decides them): `gamma.claim-u-1`.") in quick
+    assert ('INCONCLUSIVE with the reason "quick mode is too small to decide this claim" (full mode '
+            'decides them), 1: `gamma.claim-u-1`.') in quick
 
 
 def test_all_claims_have_short_ids_and_mode_only_where_it_varies(readme, tmp_path):
