@@ -6,6 +6,7 @@ norm panel holds the norms of testbed.nn.value_and_grad's arrays.
 """
 
 import io
+import re
 
 import matplotlib.image
 import numpy as np
@@ -158,6 +159,16 @@ def test_a_long_chain_draws_without_recursion():
     assert f"N={n:,}" in ax.get_title()
 
 
+def test_importing_testbed_does_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys, testbed, testbed.nn; assert 'matplotlib' not in sys.modules; "
+            "testbed.draw(testbed.trace(lambda x: x[0] * 2.0, 1)); assert 'matplotlib' in sys.modules")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
 def test_to_dot_lists_every_node_and_edge():
     c = _example()
     dot = testbed.to_dot(c)
@@ -206,6 +217,10 @@ def test_nn_draw_forward_and_backward_with_norms():
     assert f"{len(boxes)} value boxes" in top.get_title() and f"{r} of {r} layers" in top.get_title()
     texts = [t.get_text() for t in top.texts]
     assert "(8, 16)" in texts and "(8, 3)" in texts  # shapes on arrows: (m, n[k])
+    # every arrow carries a shape: 4r - 1 forward arrows and Lemma 3's, 2r - 1 backward with a lemma
+    shapes = [t for t in texts if re.fullmatch(r"\(8, \d+\)", t)]
+    assert len(shapes) == 4 * r
+    assert len([t for t in texts if re.fullmatch(r"\(8, \d+\)\nLemma [12]: .*", t)]) == 2 * r - 1
     _, g = nn.value_and_grad(net, x, y)
     lines = {ln.get_label(): ln.get_ydata() for ln in panel.get_lines()}
     np.testing.assert_array_equal(lines["‖dJ/dz[k]‖"], [np.linalg.norm(g.dz[k]) for k in range(1, r + 1)])
