@@ -95,7 +95,7 @@ def problems(draw: st.DrawFn, max_depth: int = 6, max_width: int = 16, max_outpu
 
 
 def fewer_examples() -> settings:
-    """Settings for secondary properties (plumbing, buffers): a quarter of the profile's examples,
+    """Settings for secondary properties (plumbing, layouts): a quarter of the profile's examples,
     at least 50, so that the main properties keep the profile's full count within the time budget."""
     return settings(max_examples=max(50, settings.default.max_examples // 4))
 
