@@ -229,3 +229,25 @@ def test_an_overflow_that_sigma_hides_still_stops_training(activation):
     assert info.value.layer == 1
     with pytest.raises(nn.TrainingDivergedError, match=r"layer k=1: z\[1\]"):
         nn.sgd_step(net, x, y, lr=0.1)
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 4])
+def test_train_equals_repeated_sgd_steps(batch_size):
+    """train's private path (gradients written into recycled arrays, from step 1 on) computes what
+    sgd_step's public path does, bit for bit: the same products, only the destination differs."""
+    x, y = _regression(m=16)
+    net = nn.init_network([2, 8, 8, 1], "tanh", "xavier_normal", np.random.default_rng(3))
+    res = nn.train(net, x, y, lr=0.05, steps=6, batch_size=batch_size,
+                   rng=None if batch_size is None else np.random.default_rng(4))
+    order_rng = np.random.default_rng(4)
+    order, pos, step_net = np.arange(16), 16, net
+    for _ in range(6):
+        idx = np.arange(16)
+        if batch_size is not None:
+            if pos + batch_size > 16:
+                order, pos = order_rng.permutation(16), 0
+            idx, pos = order[pos:pos + batch_size], pos + batch_size
+        step_net = nn.sgd_step(step_net, x[idx], y[idx], lr=0.05)
+    for k in range(net.depth):
+        np.testing.assert_array_equal(res.net.W[k], step_net.W[k])
+        np.testing.assert_array_equal(res.net.b[k], step_net.b[k])
