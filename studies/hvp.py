@@ -344,6 +344,7 @@ def _marked(t: pd.DataFrame, flag: str) -> pd.DataFrame:
 def _hessian_claim(he: pd.DataFrame, x: str, quick: bool) -> dict:
     fit = _marked(he, f"fit_{x}")
     b, lo, hi, n, span = _slope(fit, x, "wall_hessian")
+    span = span.replace("l =", "l' =", 1) if x == "l" else span
     over = overhead_fraction(fit)
     worst = float(over.max()) if over.notna().any() else np.nan
     fixed = (f"N = {int(fit['N'].iloc[0])} (one circuit, l' of its inputs free)" if x == "l"
@@ -421,7 +422,7 @@ def _rop_claim(nw: pd.DataFrame, quick: bool) -> dict:
     bad = [f"w {int(r.width)}" for r, s in zip(iv.itertuples(), verdicts, strict=True) if s != PASSED]
     return claim(
         "deep network: the R-pass HVP costs about one gradient (a constant factor)", WHERE_NN,
-        f"R-pass / gradient wall time, 95% CI per width: {detail or 'no data'}; batch {BATCH}, "
+        f"R-pass / gradient time, 95% CI per width: {detail or 'no data'}; batch {BATCH}, "
         "depth 4, tanh", f"every width's 95% CI inside [{ROP_OVER_GRAD[0]:g}, {ROP_OVER_GRAD[1]:g}]"
         " ((8r - 5)/(3r - 1) = 2.45 layer matmuls at r = 4, + elementwise work)", v,
         id="rop-costs-a-gradient", quick_undecidable=quick,
