@@ -47,6 +47,11 @@ _KINK = _pinned(testbed.trace(lambda x: testbed.relu(x[0]) * x[1] + testbed.step
 # ...and exp at the largest argument the strategy allows (5), through a division.
 _EXP = _pinned(testbed.trace(lambda x: testbed.exp(5.0 * testbed.sin(x[0])) / (x[1] * x[1] + 0.1), 2),
                [np.pi / 2, 0.0], [0.5, 1.0])
+# ...and every generic function of testbed that tracing dispatches through (the strategy's circuits
+# are built from op codes, not traced).
+_TRACED = _pinned(testbed.trace(lambda x: testbed.log(x[0] * x[0] + 1.0) * testbed.sigmoid(x[1])
+                                - testbed.tanh(x[0]) / testbed.cos(x[1]) + testbed.sin(-x[0]), 2),
+                  [0.7, -0.4], [1.0, 0.5])
 
 
 @given(cXVU=batches(max_outputs=3))
@@ -92,6 +97,7 @@ def test_value_matches_jax(executor, cXVU):
 @given(cXVU=batches())
 @example(cXVU=_KINK)
 @example(cXVU=_EXP)
+@example(cXVU=_TRACED)
 def test_grad_matches_jax(executor, cXVU):
     c, X, _, _ = cXVU
     G = testbed.grad(c)
@@ -108,6 +114,7 @@ def test_grad_matches_jax(executor, cXVU):
 @EXECUTORS
 @given(cXVU=batches(max_outputs=3))
 @example(cXVU=_KINK)
+@example(cXVU=_TRACED)
 def test_jvp_matches_jax(executor, cXVU):
     c, X, V, _ = cXVU
     jf, jt = jaxref.jvps(c, X, V)
@@ -137,6 +144,7 @@ def test_vjp_matches_jax(executor, cXVU):
 @given(cXVU=batches())
 @example(cXVU=_KINK)
 @example(cXVU=_EXP)
+@example(cXVU=_TRACED)
 def test_hvp_matches_jax_forward_over_reverse(executor, cXVU):
     c, X, V, _ = cXVU
     s = [scale_of((testbed.hvp_circuit(c), np.concatenate([x, v]))) for x, v in zip(X, V, strict=True)]
@@ -153,6 +161,7 @@ def _row_scales(c, Z):
 @given(cXVU=batches())
 @example(cXVU=_KINK)
 @example(cXVU=_EXP)
+@example(cXVU=_TRACED)
 def test_hessian_and_grad_of_grad_match_jax_hessian(executor, cXVU):
     c, X, _, _ = cXVU
     theirs = jaxref.hessians(c, X)
