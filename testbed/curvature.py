@@ -382,7 +382,8 @@ class Eigenpairs:
         values: (k,) eigenvalue estimates, largest first (smallest first for which="smallest").
         vectors: (l, k) unit eigenvector estimates, column i for values[i].
         residuals: (k,) ||A v_i - lambda_i v_i|| (from the Lanczos relation for "lanczos", computed
-            explicitly for "power" and "arpack"). |lambda_i - lambda_true| <= residuals[i].
+            explicitly for "power" and "arpack"). Some eigenvalue of A lies within residuals[i] of
+            values[i] (for a unit vector v_i, a theorem for any symmetric A).
         n_matvecs: the products A v spent (including the symmetry check).
     """
 
@@ -404,21 +405,22 @@ def residual_norms(A: object, values: Array, vectors: Array) -> Array:
 
 def _lanczos_eigs(A: LinearOperator, k: int, largest: bool, v0: Array, tol: float,
                   max_steps: int) -> Eigenpairs:
-    def pick(alpha: Array, beta: Array, beta_last: float) -> tuple[Array, Array, Array]:
+    def pick(alpha: Array, beta: Array, beta_last: float) -> tuple[Array, Array, Array, float]:
         theta, S = tridiagonal_eigh(alpha, beta)
         idx = np.arange(len(theta))[::-1][:k] if largest else np.arange(len(theta))[:k]
-        return theta[idx], S[:, idx], beta_last * np.abs(S[-1, idx])
+        # the scale: max |theta| over all Ritz values, a lower bound on ||A|| that converges first
+        return theta[idx], S[:, idx], beta_last * np.abs(S[-1, idx]), float(np.abs(theta).max())
 
     def converged(alpha: Array, beta: Array, beta_last: float) -> bool:
         if len(alpha) < k:
             return False
-        theta, _, res = pick(alpha, beta, beta_last)
-        return bool(np.all(res <= tol * max(np.abs(theta).max(), np.finfo(float).tiny)))
+        _, _, res, scale = pick(alpha, beta, beta_last)
+        return bool(np.all(res <= tol * max(scale, np.finfo(float).tiny)))
 
     run = _lanczos(A, v0, max_steps, stop=converged)
     if len(run.alpha) < k:
         raise ConvergenceError(f"Lanczos ran {len(run.alpha)} steps, fewer than k = {k}")
-    theta, S, res = pick(run.alpha, run.beta, run.beta_last)
+    theta, S, res, _ = pick(run.alpha, run.beta, run.beta_last)
     return Eigenpairs(theta, run.Q @ S, res, len(run.alpha))
 
 
@@ -463,8 +465,8 @@ def top_eigenvalues(A: object, k: int = 1, method: str = "lanczos", which: str =
 
     Methods:
         "lanczos": Lanczos with full reorthogonalisation from a random start, stopped when every
-            wanted Ritz pair has residual beta_k |s_(k,i)| <= tol |theta_max| (the Kaniel-Paige-Saad
-            bound: error ~ ((1 - sqrt(gap)) / (1 + sqrt(gap)))^(2k) with gap = (l1 - l2)/(l2 - l_min)).
+            wanted Ritz pair has residual beta_k |s_(k,i)| <= tol max_j |theta_j| (~ tol ||A||).
+            Kaniel-Paige-Saad: error ~ ((1 - sqrt(g)) / (1 + sqrt(g)))^(2k), g = (l1 - l2)/(l2 - l_min).
         "power": power iteration with deflation, for comparison: error ~ (lambda_2 / lambda_1)^(2k).
             It finds the eigenvalues of largest MAGNITUDE, so it answers which="largest" only
             when those are the largest ones (positive semi-definite A, or dominant positive

@@ -16,6 +16,7 @@ import pytest
 import scipy.sparse.linalg as spla
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from support import scale_of
 
 import testbed
 from testbed import curvature as cv
@@ -76,12 +77,14 @@ def test_lanczos_with_k_equal_l_gives_the_whole_spectrum(case):
 @settings(max_examples=min(20, settings.default.max_examples))  # each builds a 200 x 200 matrix
 @given(st.integers(0, 2**32 - 1))
 def test_top_eigenvalue_to_1e_10_in_few_steps_when_the_gap_allows(seed):
-    """gap (1 - 0.5) / (0.5 + 0.5) = 1/2: Kaniel-Paige-Saad's rate is ~0.03 per step."""
+    """gamma = (1 - 0.5) / (0.5 + 0.5) = 1/2: Kaniel-Paige-Saad's tan(phi_0) / T_(k-1)(2) falls by
+    2 + sqrt(3) ~ 3.7 per step, so the residual reaches 1e-10 (tan phi_0 ~ sqrt(l) = 14) by k ~ 20,
+    and the eigenvalue, whose error is the square, well before; 30 leaves room for an unlucky start."""
     l = 200
     A = make_matrix(l, "gapped", seed)
     rng = np.random.default_rng(seed)
     res = cv.top_eigenvalues(A, 1, rng=rng, tol=1e-10)
-    assert res.n_matvecs <= 25
+    assert res.n_matvecs <= 30
     assert abs(res.values[0] - 1.0) <= 1e-10
     v = res.vectors[:, 0]
     assert abs(np.linalg.norm(v) - 1) <= 1e-12
@@ -215,13 +218,15 @@ def test_circuit_hessian_operator_and_its_spectrum_agree_with_jax(case):
     H_jax = jaxref.hessian(c, x)
     H = cv.hessian_operator(c, x)
     dense = H @ np.eye(c.l)
-    scale = max(np.abs(H_jax).max(), 1e-300)
+    # the suite's floor for AD against AD (tests/support.py): an entry that cancels to ~0 carries
+    # the rounding of the largest intermediate value, not of itself
+    scale = max(np.abs(H_jax).max(), scale_of((c, x)))
     assert np.abs(dense - H_jax).max() <= 1e-10 * scale
     for j in range(c.l):
         assert np.abs(H.matvec(np.eye(c.l)[j]) - H_jax[:, j]).max() <= 1e-10 * scale
     alpha, beta, _ = cv.lanczos(H, np.ones(c.l), c.l)
     theta, _ = cv.tridiagonal_eigh(alpha, beta)
-    radius = max(np.abs(np.linalg.eigvalsh(H_jax)).max(), 1e-300)
+    radius = max(np.abs(np.linalg.eigvalsh(H_jax)).max(), scale_of((c, x)))
     assert np.abs(np.sort(theta) - np.linalg.eigvalsh(H_jax)).max() <= 1e-8 * radius
 
 
