@@ -136,3 +136,22 @@ def test_every_entry_point_raises_or_is_finite(p, scale, what):
             assert "layer k=" in str(error), (name, str(error))
         else:
             assert _finite(out), f"{name} returned a non-finite value silently"
+
+
+def test_an_overflowing_dJ_dW_wider_than_its_factors_is_found():
+    """One example through 3-unit layers: dJ/dW[2] (3 x 3) is checked through the bound
+    m max|dJ/dz| max|a| on its factors (6 numbers); the bound is inf here, so dJ/dW[2] itself is read."""
+    net = nn.Network([np.eye(3), 1e-10 * np.eye(3)], [np.zeros(3), np.zeros(3)], "identity")
+    x, y = np.full(3, 1e160), np.zeros(3)  # a[1] = 1e160, tau = 1e150, J = 1.5e300
+    assert np.isfinite(nn.loss(net, x, y))
+    with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: dJ/dW\[2\] overflowed"):
+        nn.value_and_grad(net, x, y)
+    V = ([np.eye(3), np.zeros((3, 3))], [np.zeros(3)] * 2)  # R{a[1]} = x: R{dJ/dW[2]} ~ 1e310
+    with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: R\{dJ/dW\[2\]\} overflowed"):
+        nn.hvp(net, x, y, V)
+    # where the bound (2 max|dJ/dz| max|a| = 2e308) is inf but dJ/dW = 1e308 is finite, dJ/dW is
+    # read and accepted
+    net = nn.Network([np.eye(3), np.eye(3)], [np.zeros(3), np.zeros(3)], "identity")
+    x = np.array([1e154, 0.0, 0.0])
+    J, g = nn.value_and_grad(net, x, np.zeros(3))
+    assert J == 0.5e308 and g.dW[1][0, 0] == 1e308 and g.dW[0][0, 0] == 1e308

@@ -34,6 +34,21 @@ def all_finite(arr: Array) -> bool:
     return math.isfinite(arr.sum()) or bool(np.isfinite(arr).all())
 
 
+def product_finite(left: Array, right: Array, product: Array) -> bool:
+    """Whether product = left^T right (a sum over the m rows of both) is finite.
+
+    Each entry is a sum of m products, so |entry| <= m max|left| max|right|: when that bound
+    (doubled, for rounding) is finite, so is every entry, and reading the two factors is cheaper
+    than reading the product whenever they are smaller (one example against an (n, n) dJ/dW).
+    Otherwise, or when the bound is not finite, the product itself is read.
+    """
+    if left.size + right.size < product.size:
+        bound = 2.0 * left.shape[0] * float(np.max(np.abs(left))) * float(np.max(np.abs(right)))
+        if math.isfinite(bound):
+            return True
+    return all_finite(product)
+
+
 def overflow(k: int, what: str, arr: Array, why: str = "") -> NetworkNonFiniteError:
     """The error for a quantity a pass computed from finite inputs that came out non-finite."""
     finite = np.abs(arr[np.isfinite(arr)])

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._inputs import all_finite, as_input, as_target, first_nonfinite, overflow
+from ._inputs import all_finite, as_input, as_target, first_nonfinite, overflow, product_finite
 from .activations import get_activation
 from .errors import NetworkNonFiniteError, NetworkShapeError
 from .lemmas import lemma1, lemma2, lemma3
@@ -202,14 +202,15 @@ def _backward(net: Network, cache: Cache, y2: Array, need_dx: bool,
     return Grads(dW=dW, db=db, dx=dx, dz=dz, da=da)
 
 
-def _check_grads(grads: Grads) -> None:
+def _check_grads(grads: Grads, cache: Cache) -> None:
     """NetworkNonFiniteError for the first non-finite quantity of the backward pass.
 
     Every non-finite dJ/dz[k] or dJ/da[k] reaches dJ/dW[k] or dJ/db[k] or dJ/dx (inf * 0 is nan,
     sigma' >= 0), so the outputs are checked first and the pass is searched only when one fails.
     """
     r = len(grads.dW)
-    if all(all_finite(q) for q in grads.dW + grads.db) and (
+    if all(product_finite(grads.dz[k], cache.a[k - 1], grads.dW[k - 1])
+           and all_finite(grads.db[k - 1]) for k in range(1, r + 1)) and (
             grads.dx is None or all_finite(grads.dx)):
         return
     order: list[tuple[int, str, Array | None]] = [(r, f"dJ/dz[{r}] = -(y - tau) / m", grads.dz[r])]
@@ -251,7 +252,7 @@ def backward(net: Network, cache: Cache, y: Array, need_dx: bool = True) -> Grad
     y2 = as_target(net, y, cache.m, cache.single)
     with np.errstate(over="ignore", invalid="ignore"):
         grads = _backward(net, cache, y2, need_dx)
-        _check_grads(grads)
+        _check_grads(grads, cache)
     return grads
 
 
@@ -264,5 +265,5 @@ def value_and_grad(net: Network, x: Array, y: Array, need_dx: bool = True) -> tu
         cache.single = single
         J = _checked_loss(net, cache.tau, y2)
         grads = _backward(net, cache, y2, need_dx)
-        _check_grads(grads)
+        _check_grads(grads, cache)
     return J, grads

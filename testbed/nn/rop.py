@@ -42,7 +42,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._inputs import all_finite, as_float, as_input, as_target, check_finite, first_nonfinite
+from ._inputs import (
+    all_finite,
+    as_float,
+    as_input,
+    as_target,
+    check_finite,
+    first_nonfinite,
+    product_finite,
+)
 from .activations import get_activation
 from .backprop import Grads, _loss
 from .errors import NetworkError, NetworkNonFiniteError, NetworkShapeError
@@ -154,6 +162,7 @@ def _fused(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array],
     db: list[Array] = [None] * r  # type: ignore[list-item]
     dz: list[Array | None] = [None] * (r + 1)
     Rdz: list[Array | None] = [None] * (r + 1)
+    factors: list[tuple[Array, Array]] = [None] * r  # type: ignore[list-item]  # HW[k]'s, for the check
     da: list[Array | None] = [None] * (r + 1)
     Hx = None
     D = np.empty((2 * m, z[r].shape[1]))
@@ -163,10 +172,9 @@ def _fused(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array],
     for k in range(r, 0, -1):
         Rdzk, dzk = D[:m], D[m:]
         dz[k], Rdz[k] = dzk, Rdzk
-        if A[k - 1] is None:                                   # R{dW} = R{dz} a^T + dz R{a}^T
-            HW[k - 1] = Rdzk.T @ a[k - 1]
-        else:
-            HW[k - 1] = D.T @ A[k - 1]
+        # R{dW} = R{dz} a^T + dz R{a}^T
+        factors[k - 1] = (Rdzk, a[k - 1]) if A[k - 1] is None else (D, A[k - 1])
+        HW[k - 1] = factors[k - 1][0].T @ factors[k - 1][1]
         Hb[k - 1] = Rdzk.sum(axis=0)                           # R{db} = R{dz}
         if need_grad:
             dW[k - 1] = dzk.T @ a[k - 1]
@@ -192,11 +200,11 @@ def _fused(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array],
     grads = None
     if need_grad:
         grads = Grads(dW=dW, db=db, dx=da[0], dz=dz, da=da)
-    return RPass(J=J, HW=HW, Hb=Hb, Hx=Hx, grads=grads), (z, Rz, dz, Rdz)
+    return RPass(J=J, HW=HW, Hb=Hb, Hx=Hx, grads=grads), (z, Rz, dz, Rdz, a, factors)
 
 
 def _check(res: RPass, z: list[Array | None], Rz: list[Array | None], dz: list[Array | None],
-           Rdz: list[Array | None]) -> None:
+           Rdz: list[Array | None], a: list[Array], factors: list[tuple[Array, Array]]) -> None:
     """NetworkNonFiniteError for the first non-finite quantity, in the order the passes make them.
 
     The hidden z[k] are checked on every call, because sigma can hide their overflow
@@ -207,9 +215,11 @@ def _check(res: RPass, z: list[Array | None], Rz: list[Array | None], dz: list[A
     """
     r = len(res.HW)
     g = res.grads
-    returned = res.HW + res.Hb + ([] if res.Hx is None else [res.Hx]) + (
-        [] if g is None else g.dW + g.db + ([] if g.dx is None else [g.dx]))
-    if math.isfinite(res.J) and all(all_finite(q) for q in z[1:r] + returned):
+    others = res.Hb + ([] if res.Hx is None else [res.Hx]) + (
+        [] if g is None else g.db + ([] if g.dx is None else [g.dx]))
+    if math.isfinite(res.J) and all(all_finite(q) for q in z[1:r] + others) and all(
+            product_finite(*factors[k - 1], res.HW[k - 1])
+            and (g is None or product_finite(dz[k], a[k - 1], g.dW[k - 1])) for k in range(1, r + 1)):
         return
     order: list[tuple[int, str, Array | None]] = []
     for k in range(1, r + 1):
