@@ -173,8 +173,8 @@ def _backward(net: Network, cache: Cache, y2: Array, need_dx: bool,
 
     Unchecked (call under errstate). `into` is `train`'s private path: (dW list, db list) of
     arrays that train owns, into which Lemma 1's dJ/dW[k] and dJ/db[k] are written instead of
-    fresh arrays (a fresh parameter-sized array costs page faults: 1.7x the time of a whole
-    gradient at width 2048, see benchmarks/deepnet.py).
+    fresh arrays: a fresh parameter-sized array costs page faults, which made a whole gradient
+    1.4-1.7x slower at widths 512-2048 when measured (benchmarks/deepnet.py, "grad into").
     """
     act = get_activation(net.activation)
     r = len(net.W)
