@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import testbed
 from testbed import primitives as P
@@ -34,6 +35,8 @@ def timings(calls: dict[str, Callable[[], object]], budget: float, min_reps: int
     The clock is the process's CPU time by default, not the wall clock: a competing process on
     the same core takes wall time from the call but adds no CPU time to it (it still costs some:
     shared caches and memory bandwidth), so a loaded machine shifts the measurement much less.
+    BLAS is held to one thread while timing (threadpoolctl): the process's CPU time would
+    otherwise add the other BLAS threads' spin-waiting, and the studies time one core per cell.
 
     A sample times `number` calls in a row, enough of them to last `min_sample` seconds (default
     budget / 25: 20 ms at a budget of 0.5 s): on a busy machine the scheduler takes the core away
@@ -44,7 +47,13 @@ def timings(calls: dict[str, Callable[[], object]], budget: float, min_reps: int
     call builds plans and caches, the second (skipped when the first took over 0.2 s) sizes the
     samples. Sample i of every call is taken in the same round, so samples pair up across calls.
     """
-    min_sample = budget / 25 if min_sample is None else min_sample
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _timings(calls, budget, min_reps, max_reps,
+                        budget / 25 if min_sample is None else min_sample, clock)
+
+
+def _timings(calls: dict[str, Callable[[], object]], budget: float, min_reps: int, max_reps: int,
+             min_sample: float, clock: Callable[[], float]) -> dict[str, np.ndarray]:
     plan = {}
     for name, fn in calls.items():
         t0 = clock()
