@@ -17,6 +17,8 @@ SCRIPT, NOTEBOOK = HERE / "tour.py", HERE / "tour.ipynb"
 def build(timeout: int = 120) -> nbformat.NotebookNode:
     """The tour as a notebook, executed in docs/ with the Agg-backed inline plots."""
     nb = jupytext.read(SCRIPT)
+    for n, cell in enumerate(nb.cells):  # jupytext draws random cell ids: number them instead
+        cell.id = f"cell-{n}"
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(HERE)}}).execute()
     return nb
