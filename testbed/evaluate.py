@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 EXECUTORS = ("auto", "sequential", "vectorised")
 _MIN_GROUP = 16  # average group size below which numpy call overhead loses to a Python loop
+# every sweep checks its result for inf/NaN and raises NonFiniteError naming the node, so numpy's own
+# overflow warnings would only repeat it, less precisely
+_QUIET = dict(over="ignore", invalid="ignore")
 
 
 # --- inputs ----------------------------------------------------------------------------------------
@@ -64,7 +67,7 @@ def as_real(a: object, name: str) -> np.ndarray:
         raise ShapeError(f"{name} must be a real float array, got a {what} array "
                          f"(dtype {A.dtype})" + (": the imaginary part would be dropped"
                                                  if kind == "c" else ""))
-    return A.astype(np.float64)
+    return A.astype(np.float64, copy=False)
 
 
 def as_points(c: Circuit, x: object, name: str = "x") -> tuple[np.ndarray, bool]:
@@ -193,9 +196,14 @@ def forward(c: Circuit, X: np.ndarray, executor: str = "auto") -> np.ndarray:
     first node that overflowed.
     """
     if executor_of(c, executor) == "vectorised":
-        vals = _forward_vec(c, X)
+        with np.errstate(**_QUIET):
+            vals = _forward_vec(c, X)
     else:
-        vals = np.array(_forward_seq(c, X if X.ndim == 1 else list(X)), dtype=np.float64)
+        if X.ndim == 1:  # Python floats: math.* raises instead of warning
+            vals = np.array(_forward_seq(c, X), dtype=np.float64)
+        else:
+            with np.errstate(**_QUIET):
+                vals = np.array(_forward_seq(c, list(X)), dtype=np.float64)
         if _COUNTERS:
             for name, n in c.counts().items():
                 _count("forward", name, n * _batch(X))
@@ -316,11 +324,15 @@ def reverse(c: Circuit, vals: np.ndarray, U: np.ndarray, executor: str = "auto")
     slot whose cotangent overflowed.
     """
     if executor_of(c, executor) == "vectorised":
-        adj = _reverse_vec(c, vals, U)
+        with np.errstate(**_QUIET):
+            adj = _reverse_vec(c, vals, U)
     else:
         batched = vals.ndim == 2
-        adj_seq = reverse_seq(c, list(vals) if batched else vals.tolist(),
-                              list(U) if batched else U.tolist())
+        if batched:
+            with np.errstate(**_QUIET):
+                adj_seq = reverse_seq(c, list(vals), list(U))
+        else:
+            adj_seq = reverse_seq(c, vals.tolist(), U.tolist())
         zero = np.zeros(vals.shape[1]) if batched else 0.0
         if _COUNTERS:
             prims = seq_plan(c).prims
@@ -396,12 +408,15 @@ def tangent(c: Circuit, vals: np.ndarray, T: np.ndarray, executor: str = "auto")
     first slot whose tangent overflowed.
     """
     if executor_of(c, executor) == "vectorised":
-        t = _tangent_vec(c, vals, T)
+        with np.errstate(**_QUIET):
+            t = _tangent_vec(c, vals, T)
     else:
         batched = vals.ndim == 2
-        zero = np.zeros(vals.shape[1]) if batched else 0.0
-        t = np.array(tangent_seq(c, list(vals) if batched else vals.tolist(),
-                                 list(T) if batched else T.tolist(), zero), dtype=np.float64)
+        if batched:
+            with np.errstate(**_QUIET):
+                t = np.array(tangent_seq(c, list(vals), list(T), np.zeros(vals.shape[1])))
+        else:
+            t = np.array(tangent_seq(c, vals.tolist(), T.tolist(), 0.0))
         if _COUNTERS:
             for name, n in c.counts().items():
                 if P.TABLE[name].jvp is not None:

@@ -95,3 +95,33 @@ def test_transforms_and_op_counts_name_the_expected_type(not_a_circuit):
         expected = rf"{name} needs a testbed Circuit.*{type(not_a_circuit).__name__}"
         with pytest.raises(TypeError, match=expected):
             call()
+
+
+@pytest.mark.parametrize("executor", ["sequential", "vectorised"])
+@pytest.mark.parametrize("batched", [False, True])
+def test_domain_and_overflow_errors_name_the_node_on_both_executors(executor, batched):
+    def at(x):
+        return np.tile(x, (3, 1)) if batched else np.asarray(x)
+
+    c = testbed.trace(lambda x: testbed.sin(x[1]) + testbed.log(x[0] * 1.0), 2)
+    with pytest.raises(testbed.DomainError, match=r"node v\d+ = log v\d+ \(with v\d+=.*-0\.5"):
+        testbed.evaluate.evaluate(c, at([-0.5, 0.3]), executor)
+    c = testbed.trace(lambda x: testbed.sin(x[0] * x[0] * x[0]), 1)
+    with pytest.raises(testbed.NonFiniteError, match=r"node v\d+ = mul .* overflowed"):
+        testbed.evaluate.evaluate(c, at([1e200]), executor)
+    c = testbed.trace(lambda x: x[0] / x[1], 2)  # f = 1e200 is finite, d f / d x1 = -1e400 is not
+    with pytest.raises(testbed.NonFiniteError, match=r"reverse sweep overflowed: the cotangent of x1"):
+        testbed.value_and_grad(c, at([1.0, 1e-200]), executor)
+    with pytest.raises(testbed.NonFiniteError, match=r"tangent sweep overflowed"):
+        testbed.jvp(c, at([1.0, 1e-200]), at([0.0, 1.0]), executor)
+
+
+def test_non_finite_cotangent_is_refused():
+    with pytest.raises(testbed.NonFiniteError, match="u must be finite"):
+        testbed.vjp(C2, X, [1.0, np.nan])
+
+
+def test_object_arrays_of_real_numbers_are_accepted():
+    from fractions import Fraction
+
+    assert C(np.array([Fraction(3, 10), 0.4], dtype=object)) == C(np.array([0.3, 0.4]))
