@@ -128,6 +128,12 @@ class Circuit:
         args = [self._name(int(a)) for a in (self.a0[i], self.a1[i]) if a >= 0]
         return f"  v{i} = {P.NAMES[self.op[i]]} {' '.join(args)}"
 
+    def to_dot(self) -> str:
+        """Graphviz text of the circuit (see `testbed.draw.to_dot`); `draw` needs no Graphviz."""
+        from .draw import to_dot  # draw.py imports this module: the one import that breaks a cycle
+
+        return to_dot(self)
+
     def pretty(self, max_lines: int | None = None) -> str:
         """The circuit one node per line, like a jaxpr; constants are printed inline."""
         ops = np.flatnonzero(self.op > P.CONST)

@@ -176,6 +176,7 @@ def test_to_dot_lists_every_node_and_edge():
     assert sum(1 for line in dot.splitlines() if "[label=" in line) == c.l + c.size
     assert sum(1 for line in dot.splitlines() if "->" in line) == 9
     assert "peripheries=2" in dot  # the output
+    assert c.to_dot() == dot  # the method is the same function
 
 
 def test_draw_bad_input():
