@@ -8,7 +8,6 @@
     Hv = testbed.hvp(c, x, np.ones(3))            # O(N + l): forward mode through grad(c)
 """
 
-from . import curvature
 from .check import check_grads
 from .circuit import Circuit, Tracer, from_nodes, trace
 from .costs import op_counts
@@ -48,3 +47,12 @@ __all__ = [
     "relu", "sigmoid", "sin", "step", "tanh", "to_dot", "to_jax", "trace", "value_and_grad", "vjp",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # testbed.curvature needs scipy (a third of a second to import): loaded on first use only
+    if name == "curvature":
+        import importlib
+
+        return importlib.import_module(".curvature", __name__)
+    raise AttributeError(f"module 'testbed' has no attribute {name!r}")

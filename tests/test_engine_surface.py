@@ -213,3 +213,10 @@ def test_relu_and_step_twins_at_the_kink():
     assert float(jax.grad(P.RELU.jnp(jax))(0.0)) == 0.0 == P.RELU.vjp(1.0, 0.0, 0.0)[0]
     assert float(P.STEP.jnp(jax)(0.0)) == 0.0 == P.STEP.py(0.0)
     assert {p.name for p in _ROWS if not p.smooth} == {"relu", "step"}
+
+
+def test_import_testbed_loads_scipy_only_with_curvature():
+    code = ("import sys, testbed; assert 'scipy' not in sys.modules, 'scipy imported'; "
+            "testbed.curvature.top_eigenvalues; assert 'scipy' in sys.modules")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
