@@ -286,14 +286,16 @@ def fits(table: pd.DataFrame) -> pd.DataFrame:
 def deciding(parts: list[tuple[tuple[float, float], tuple[float, float]]]) -> tuple:
     """The (interval, tolerance) pair that decides a claim made of several: a claim holds only if
     every part does, so the first FAILED part decides it, else the first INCONCLUSIVE one, else
-    any (all PASSED). No parts: a missing interval (FAILED)."""
+    (all PASSED) the part closest to its tolerance's bounds, which the claim then shows. No
+    parts: a missing interval (FAILED)."""
     if not parts:
         return (np.nan, np.nan), (0.0, 0.0)
     verdicts = [interval_verdict(*i, *t) for i, t in parts]
     for v in (FAILED, INCONCLUSIVE):
         if v in verdicts:
             return parts[verdicts.index(v)]
-    return parts[0]
+    margins = [min(lo - tlo, thi - hi) for (lo, hi), (tlo, thi) in parts]
+    return parts[int(np.argmin(margins))]
 
 
 def _ratio_interval(lo: float, hi: float, by: float) -> tuple[float, float]:
@@ -445,6 +447,9 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- plot -----------------------------------------------------------------------------------------
+MARKERS = ["o", "s", "^", "D", "v", "P", "X"]  # one per depth: no series hides another
+
+
 def _sigmoid_panel(ax, table: pd.DataFrame) -> None:
     """Glorot's standard sigmoid and the saturation cell: measured, mean field, small-z factor."""
     L = SATURATION["depth"]
@@ -508,7 +513,8 @@ def plot(table: pd.DataFrame, fig) -> None:
             t = t.sort_values("k")
             j = L - t["k"].to_numpy() + 1
             top = t["dz_norm"].iloc[-1]
-            ax.loglog(j, t["dz_norm"] / top, "o", ms=4, color=f"C{i}", label=f"L={L}: measured")
+            ax.loglog(j, t["dz_norm"] / top, MARKERS[i % len(MARKERS)], ms=4, mfc="none",
+                      color=f"C{i}", label=f"L={L}: measured")
             if not same:
                 ax.loglog(j, curves[L], "-", lw=1.2, color=f"C{i}", label=f"L={L}: mean field")
         if same and curves:

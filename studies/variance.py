@@ -174,8 +174,10 @@ def _deep_cell(p: dict, seed: int) -> pd.DataFrame:
             out["k"].append(k)
             for q, v in (("z", cache.z[k]), ("a", cache.a[k]), ("dz", grads.dz[k]),
                          ("dW", grads.dW[k - 1])):
-                out[f"var_{q}"].append(float(np.var(v)))
-                out[f"m2_{q}"].append(float(np.mean(v * v)))
+                mean = float(np.mean(v))
+                var = float(np.var(v))
+                out[f"var_{q}"].append(var)
+                out[f"m2_{q}"].append(var + mean * mean)  # E[v^2], for the resolution flag
     df = pd.DataFrame(out)
     for col in ("config", "arch", "activation", "init"):
         df[col] = p[col]
