@@ -29,7 +29,16 @@ from testbed.costs import op_counts, total
 from testbed.evaluate import counting, vec_plan
 from testbed.random_circuits import BOX, random_circuit
 
-from ._claims import FAILED, INCONCLUSIVE, PASSED, claim, claims_table, fmt, interval_verdict
+from ._claims import (
+    FAILED,
+    INCONCLUSIVE,
+    PASSED,
+    claim,
+    claims_table,
+    fmt,
+    interval_reason,
+    interval_verdict,
+)
 from ._seeds import generator
 from ._study import Study
 from ._timing import (
@@ -354,8 +363,7 @@ def _hessian_claim(he: pd.DataFrame, x: str, quick: bool) -> dict:
     measured = (f"{_describe(b, lo, hi, n, span)}; "
                 f"{fixed}; fixed cost (intercept of t = a + b {XLABEL[x]}) = {fmt(worst, 2)} of the "
                 "time at the smallest size")
-    reason = None
-    v = interval_verdict(lo, hi, *SLOPE_ONE)
+    v, reason = interval_verdict(lo, hi, *SLOPE_ONE), interval_reason(lo, hi, *SLOPE_ONE) or None
     if not (np.isfinite(worst) and worst <= OVERHEAD_MAX):
         # where a fixed cost dominates, the slope says nothing about O(N l), either way
         v, reason = INCONCLUSIVE, (f"the fixed cost ({fmt(worst, 2)} of the time) is not below "
