@@ -43,6 +43,7 @@ import re
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 CLAIM_COLUMNS = ["study", "id", "claim", "where", "measured", "expected", "verdict", "reason", "mode"]
 PASSED, FAILED, INCONCLUSIVE = "PASSED", "FAILED", "INCONCLUSIVE"
@@ -196,3 +197,22 @@ def fmt(x: float, digits: int = 3) -> str:
 def within(x: float, lo: float, hi: float) -> bool:
     """lo <= x <= hi, False for NaN (for exact figures; estimated ones use `interval`)."""
     return bool(np.isfinite(x) and lo <= x <= hi)
+
+def t95(seeds: float) -> float:
+    """Student's t quantile for a two-sided 95% interval with seeds - 1 degrees of freedom."""
+    return float(stats.t.ppf(0.975, seeds - 1)) if seeds >= 2 else float("nan")
+
+
+def deciding(parts: list[tuple[tuple[float, float], tuple[float, float]]]) -> tuple:
+    """The (interval, tolerance) pair that decides a claim made of several: a claim holds only if
+    every part does, so the first FAILED part decides it, else the first INCONCLUSIVE one, else
+    (all PASSED) the part closest to its tolerance's bounds, which the claim then shows. No
+    parts: a missing interval (FAILED)."""
+    if not parts:
+        return (np.nan, np.nan), (0.0, 0.0)
+    verdicts = [interval_verdict(*i, *t) for i, t in parts]
+    for v in (FAILED, INCONCLUSIVE):
+        if v in verdicts:
+            return parts[verdicts.index(v)]
+    margins = [min(lo - tlo, thi - hi) for (lo, hi), (tlo, thi) in parts]
+    return parts[int(np.argmin(margins))]

@@ -195,10 +195,11 @@ def run_cells(study: Study, cells: list[dict], seed: int, executor: cf.Executor,
 QUICK_REMEASURE_BUDGET_S = 5.0
 
 
-def _undecided(claims: pd.DataFrame) -> bool:
-    # inconclusive for want of data, which more repetitions can supply
+def _undecided(claims: pd.DataFrame) -> frozenset[str]:
+    """The ids of the claims inconclusive for want of data, which more repetitions can supply."""
     reason = claims["reason"] if "reason" in claims.columns else ""
-    return bool(((claims["verdict"] == INCONCLUSIVE) & (reason != QUICK_UNDECIDABLE)).any())
+    return frozenset(claims.loc[(claims["verdict"] == INCONCLUSIVE) & (reason != QUICK_UNDECIDABLE),
+                                "id"])
 
 
 def _verdicts(claims: pd.DataFrame) -> dict[str, int]:
@@ -210,7 +211,8 @@ def run_study(study: Study, *, quick: bool, seed: int, executor: cf.Executor,
     """Run the grid, aggregate, evaluate the claims: the tables, not yet written anywhere.
 
     A timed study with a `remeasure` whose claims include an INCONCLUSIVE one is re-measured:
-    attempt k = 1, 2, ... runs the cells `remeasure(params, k)` returns (skipping None), appends
+    attempt k = 1, 2, ... runs the cells `remeasure(params, k, ids)` returns (skipping None; ids
+    are the inconclusive claims' ids, so that a study re-runs only the cells they rest on), appends
     their rows to the raw rows, aggregates and claims again; it stops when no claim is
     inconclusive or when the attempts so far have used `remeasure_budget_s` (an attempt is started
     only while the budget is not spent, so the last one may overrun it by its own length). Quick
@@ -232,8 +234,8 @@ def run_study(study: Study, *, quick: bool, seed: int, executor: cf.Executor,
         if quick:
             budget = min(budget, QUICK_REMEASURE_BUDGET_S)
         attempts, used = 0, 0.0
-        while _undecided(claims) and used < budget:
-            more = [p for p in (study.remeasure(dict(c), attempts + 1) for c in cells)
+        while (undecided := _undecided(claims)) and used < budget:
+            more = [p for p in (study.remeasure(dict(c), attempts + 1, undecided) for c in cells)
                     if p is not None]
             if not more:
                 break

@@ -36,12 +36,12 @@ import functools
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from testbed.nn import backward, forward, init_network
 
 from . import meanfield as mf
-from ._claims import FAILED, INCONCLUSIVE, claim, claims_table, fmt, interval_verdict
+from ._claims import claim, claims_table, deciding, fmt, interval_verdict, t95
+from ._plots import legible
 from ._seeds import generator
 from ._study import Study
 
@@ -203,26 +203,6 @@ def power_fit(j: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
     return float(p), float(gr), _slope(np.log(j + 1), v)
 
 
-def t95(seeds: float) -> float:
-    """Student's t quantile for a two-sided 95% interval with seeds - 1 degrees of freedom."""
-    return float(stats.t.ppf(0.975, seeds - 1)) if seeds >= 2 else float("nan")
-
-
-def legible(fig, size: float = 12.0) -> None:
-    """Fonts readable at the width the results README shows a figure: titles, axis labels, ticks
-    and legends of every panel scaled to `size` points."""
-    for ax in fig.axes:
-        ax.title.set_fontsize(size)
-        ax.xaxis.label.set_fontsize(size)
-        ax.yaxis.label.set_fontsize(size)
-        ax.tick_params(labelsize=size - 1)
-        legend = ax.get_legend()
-        if legend is not None:
-            for text in legend.get_texts():
-                text.set_fontsize(max(size - 2.5, 9.0))
-    fig.tight_layout()  # larger fonts need the room: no label may be cut at the edge
-
-
 def depth_rate(cells: pd.DataFrame) -> tuple[float, float]:
     """(slope, its 95% half-width) against L of R(L) = log(||dJ/dz[1]|| / ||dJ/dz[L]||).
 
@@ -278,21 +258,6 @@ def fits(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- claims ---------------------------------------------------------------------------------------
-def deciding(parts: list[tuple[tuple[float, float], tuple[float, float]]]) -> tuple:
-    """The (interval, tolerance) pair that decides a claim made of several: a claim holds only if
-    every part does, so the first FAILED part decides it, else the first INCONCLUSIVE one, else
-    (all PASSED) the part closest to its tolerance's bounds, which the claim then shows. No
-    parts: a missing interval (FAILED)."""
-    if not parts:
-        return (np.nan, np.nan), (0.0, 0.0)
-    verdicts = [interval_verdict(*i, *t) for i, t in parts]
-    for v in (FAILED, INCONCLUSIVE):
-        if v in verdicts:
-            return parts[verdicts.index(v)]
-    margins = [min(lo - tlo, thi - hi) for (lo, hi), (tlo, thi) in parts]
-    return parts[int(np.argmin(margins))]
-
-
 def _ratio_interval(lo: float, hi: float, by: float) -> tuple[float, float]:
     """[lo, hi] / by as an ordered interval (by may be negative)."""
     a, b = lo / by, hi / by

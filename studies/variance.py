@@ -43,10 +43,10 @@ from testbed.nn import Network, backward, forward, init_network
 from testbed.nn import variance as init_variance
 
 from . import meanfield as mf
-from ._claims import claim, claims_table, fmt
+from ._claims import claim, claims_table, deciding, fmt, t95
+from ._plots import legible
 from ._seeds import generator
 from ._study import Study
-from .gradients import deciding, legible, t95
 
 WHERE = "docs/theory.md §6 (Xavier, He); Glorot & Bengio 2010"
 EPS = float(np.finfo(np.float64).eps)

@@ -132,11 +132,6 @@ def executor_of(c: Circuit, executor: str = "auto") -> str:
     return c._cache["executor"]
 
 
-def vec_plan(c: Circuit) -> _Vec | None:
-    """The level-vectorised plan if "auto" picks it for c, else None."""
-    return _vec(c) if executor_of(c) == "vectorised" else None
-
-
 def _vec(c: Circuit) -> _Vec:
     if "vec" not in c._cache:
         c._cache["vec"] = _Vec(c, *_grouping(c))

@@ -172,7 +172,7 @@ def _timed_toy(budget: float, remeasure=True) -> Study:
         grid=lambda quick: [{"i": i, "reps": 2, "attempt": 0} for i in range(2)],
         cell=_toy_cell, aggregate=lambda raw, quick: raw, claims=_toy_claims,
         plot=lambda table, fig: None,
-        remeasure=(lambda params, attempt: {**params, "reps": 25, "attempt": attempt})
+        remeasure=(lambda params, attempt, ids: {**params, "reps": 25, "attempt": attempt})
         if remeasure is True else remeasure)
 
 
@@ -198,7 +198,7 @@ def test_inconclusive_timing_claim_is_remeasured_and_pooled():
 
 
 def test_remeasure_stops_when_no_cell_asks_for_more():
-    result = _run_toy(_timed_toy(budget=60.0, remeasure=lambda params, attempt: None))
+    result = _run_toy(_timed_toy(budget=60.0, remeasure=lambda params, attempt, ids: None))
     assert result.claims["verdict"].tolist() == [INCONCLUSIVE]
     assert result.meta["remeasure"]["attempts"] == 0
 

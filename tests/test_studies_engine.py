@@ -304,21 +304,15 @@ def test_remeasure_plans(mod):
     full = mod.grid(False)
     fed = set().union(*(mod.claims_fed(p) for p in full))
     assert fed  # every timing claim is fed by some cells
-    try:
-        mod._INCONCLUSIVE.clear()
-        assert all(mod.remeasure(p, 1) is None for p in full)  # nothing inconclusive
-        mod._INCONCLUSIVE.update(fed)
-        assert all(mod.remeasure(p, 1) is None for p in mod.grid(True))  # quick: never
-        again = [q for q in (mod.remeasure(p, 1) for p in full) if q is not None]
-        assert 0 < len(again) < len(full)
-        assert all(q["attempt"] == 1 and q["budget"] > mod.FULL["budget"] for q in again)
-        one = sorted(fed)[0]
-        mod._INCONCLUSIVE.clear()
-        mod._INCONCLUSIVE.add(one)
-        some = [p for p in full if mod.remeasure(p, 1) is not None]
-        assert some and all(one in mod.claims_fed(p) for p in some)
-    finally:
-        mod._INCONCLUSIVE.clear()
+    assert all(mod.remeasure(p, 1, frozenset()) is None for p in full)  # nothing inconclusive
+    fed = frozenset(fed)
+    assert all(mod.remeasure(p, 1, fed) is None for p in mod.grid(True))  # quick: never
+    again = [q for q in (mod.remeasure(p, 1, fed) for p in full) if q is not None]
+    assert 0 < len(again) < len(full)
+    assert all(q["attempt"] == 1 and q["budget"] > mod.FULL["budget"] for q in again)
+    one = sorted(fed)[0]
+    some = [p for p in full if mod.remeasure(p, 1, frozenset({one})) is not None]
+    assert some and all(one in mod.claims_fed(p) for p in some)
     assert mod.STUDY.timed and mod.STUDY.remeasure_budget_s > 0
 
 
