@@ -5,9 +5,10 @@
     python -m studies all [...]          # every registered study, in registry order
     python -m studies list               # the registered names
 
-writes results/NAME.csv (the main table), NAME.md (claims, summary, table), NAME.png (the plot),
-NAME.claims.csv, NAME.summary.csv (if any), NAME.json (command, mode, timings, environment) and
-regenerates results/README.md. `--out` must name a new folder, an empty one, or one an earlier run
+writes results/NAME.csv (the main table), NAME.md (claims, summary, table, figures), NAME.png (the
+plot) and NAME-<suffix>.png (its other figures, if any), NAME.claims.csv, NAME.summary.csv (if
+any), NAME.json (command, mode, timings, environment, figure files) and regenerates
+results/README.md. `--out` must name a new folder, an empty one, or one an earlier run
 wrote (it holds the marker `.testbed-results`); any other folder is refused, so a run never
 replaces a file it did not write. From Python, without writing anything:
 
@@ -37,7 +38,10 @@ Adding a study
      decide passes `quick_undecidable=quick` (INCONCLUSIVE in quick mode, never FAILED).
      The verdict must be computed from `table` alone, so that a doctored table flips it; a claim
      whose data is missing is FAILED, never left out.
-   - `plot(table, fig)`: draw on the given matplotlib Figure (Agg; set its size if needed).
+   - `plot(table, fig)`: draw on the given matplotlib Figure (Agg; set its size if needed), at most
+     four panels. A study with more to show splits its panels by claim group into more figures:
+     optional `figures={"suffix": plot_suffix, ...}`, functions like `plot`, each written as
+     NAME-<suffix>.png and shown below NAME.png in NAME.md and the results README.
    - optional `summarise(table) -> DataFrame`: a short table for NAME.md and the README.
    - `timed=True` if claims rest on wall-clock times (the determinism test then compares only
      the non-wall columns of the tables, not the claims); then optionally

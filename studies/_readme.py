@@ -3,7 +3,7 @@
 Order: a summary (per study: passed / failed / inconclusive, full-mode claims only), the claims that
 did not pass with their one-line reason, the full claims table (ids `study.id`; the mode column only
 when modes differ), the environment (once), what can differ between runs and machines, one section
-per study (command, notes, summary table, plot), and the references.
+per study (command, notes, summary table, figures), and the references.
 
 It reads only files (NAME.json, NAME.claims.csv, NAME.summary.csv or NAME.csv), so running one
 study refreshes the README without losing the others' sections.
@@ -18,7 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from ._claims import CLAIM_COLUMNS, FAILED, INCONCLUSIVE, PASSED, QUICK_UNDECIDABLE
-from ._writer import _require_results_folder, atomic_write_text, markdown_table, remeasure_sentence
+from ._writer import (
+    _require_results_folder,
+    atomic_write_text,
+    figure_links,
+    markdown_table,
+    remeasure_sentence,
+)
 
 README_HEAD_ROWS = 12
 ROOT = Path(__file__).resolve().parents[1]  # the repository: studies/ is its top-level folder
@@ -99,8 +105,9 @@ def _section(name: str, meta: dict, table: pd.DataFrame, label: str) -> str:
         lines += [remeasure_sentence(meta["remeasure"]), ""]
     if meta.get("notes"):
         lines += [meta["notes"], ""]
+    # NAME.json lists the figure files; results written before it did have NAME.png alone
     lines += [f"{label}:", "", markdown_table(table, README_HEAD_ROWS), "",
-              f"![{name}]({name}.png)", ""]
+              *figure_links(meta.get("figures", [f"{name}.png"]))]
     return "\n".join(lines)
 
 

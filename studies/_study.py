@@ -10,7 +10,8 @@ A study module defines one `STUDY = Study(...)`. The runner calls, in order:
     # repetitions, pool the new raw rows with the old ones, aggregate and claim again, while
     # claims stay inconclusive and `remeasure_budget_s` lasts (see studies._runner.run_study)
     summary = summarise(table)              # optional short table for NAME.md and the README
-    plot(table, fig)                        # draws on a matplotlib Figure
+    plot(table, fig)                        # draws NAME.png on a matplotlib Figure
+    figures[suffix](table, fig)             # optional: each draws NAME-<suffix>.png on its own
 
 `cell` must be a module-level function (it is pickled to worker processes or a Dask cluster) and
 must draw every random number from `studies._seeds.generator(seed, ...)`, so that a cell's numbers
@@ -19,10 +20,14 @@ depend only on (seed, its parameters), never on the executor, the worker or the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
+
+# a figure's suffix goes into a file name (NAME-<suffix>.png) and a markdown link: plain words only
+FIGURE_SUFFIX = re.compile(r"[a-z0-9]+(?:[_-][a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,20 @@ class Study:
     # Which columns can differ in the last bits between machines or BLAS builds, and why: shown in
     # the results README's reproducibility section ("" = nothing beyond the wall-time columns).
     reproducibility: str = ""
+    # More figures, each drawn like `plot` on a Figure of its own and written as NAME-<suffix>.png
+    # below NAME.png (in this order): a study whose panels exceed a figure's four splits them by
+    # claim group. `plot` stays the main figure, so the suffix "" is not allowed here.
+    figures: dict[str, Callable[..., None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for suffix, draw in self.figures.items():
+            if not isinstance(suffix, str) or not FIGURE_SUFFIX.fullmatch(suffix):
+                raise ValueError(
+                    f"study {self.name!r}: figure suffix {suffix!r} must be lower-case words joined "
+                    "by '-' or '_' (e.g. 'hessian'); the main figure is `plot`, not figures[\"\"]")
+            if not callable(draw):
+                raise TypeError(f"study {self.name!r}: figures[{suffix!r}] must be a function "
+                                f"(table, fig) -> None, got {type(draw).__name__}")
 
 
 @dataclass

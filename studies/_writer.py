@@ -1,4 +1,5 @@
-"""Write a study's results atomically: NAME.csv, NAME.md, NAME.png, NAME.claims.csv, NAME.json.
+"""Write a study's results atomically: NAME.csv, NAME.md, NAME.png (and NAME-<suffix>.png for each of
+the study's extra `figures`), NAME.claims.csv, NAME.json.
 
 Only into a results folder: one that holds the marker file MARKER (`.testbed-results`), or that
 `prepare_results_folder` creates or finds empty and then marks. A folder that exists, is not empty
@@ -7,8 +8,9 @@ so the writer never replaces a file it did not write.
 
 Every file is first written in full to a temporary file in the results folder (named .tmp*, ignored
 by git), flushed to disk, and only then renamed over the old one with os.replace, which is atomic on
-POSIX and Windows. All files of a study are rendered before the first rename, so a run that fails
-or is interrupted while computing or rendering leaves the previous results exactly as they were.
+POSIX and Windows. All files of a study, every figure included, are rendered before the first
+rename, so a run that fails or is interrupted while computing or rendering leaves the previous
+results exactly as they were.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from ._study import StudyResult
+from ._study import Study, StudyResult
 
 MD_FULL_TABLE_MAX_ROWS = 400  # NAME.md holds the whole table up to this size, its head beyond
 MD_HEAD_ROWS = 40
@@ -206,8 +209,20 @@ def remeasure_sentence(r: dict) -> str:
             f"{before.get('INCONCLUSIVE', 0)} before, {after.get('INCONCLUSIVE', 0)} after.")
 
 
+def figure_files(study: Study) -> list[str]:
+    """The file names of a study's figures, in the order NAME.md shows them: NAME.png (`plot`),
+    then NAME-<suffix>.png for each entry of `figures`."""
+    return [f"{study.name}.png", *(f"{study.name}-{suffix}.png" for suffix in study.figures)]
+
+
+def figure_links(files: list[str]) -> list[str]:
+    """Markdown pictures of `files` (names relative to NAME.md), one paragraph each."""
+    return [line for f in files for line in (f"![{f.removesuffix('.png')}]({f})", "")]
+
+
 def study_markdown(result: StudyResult) -> str:
-    """NAME.md: the command, the claims, the summary and the table (its head when it is long)."""
+    """NAME.md: the command, the claims, the summary, the table (its head when it is long), the
+    figures."""
     meta, name = result.meta, result.study.name
     parts = [f"# {name}: {result.study.title}", "",
              f"Regenerate: `{meta['command']}` ({'quick' if meta['quick'] else 'full'} mode, "
@@ -228,7 +243,7 @@ def study_markdown(result: StudyResult) -> str:
     head = "" if full else f", first {MD_HEAD_ROWS} of {len(result.table)} rows"
     parts += [f"## Table ({name}.csv{head})",
               "", markdown_table(result.table, None if full else MD_HEAD_ROWS), "",
-              f"![{name}]({name}.png)", ""]
+              *figure_links(figure_files(result.study))]
     return "\n".join(parts)
 
 
@@ -243,21 +258,26 @@ def write_study(result: StudyResult, out_dir: Path) -> list[Path]:
     _require_results_folder(out_dir)
     name = result.study.name
 
-    def png(tmp: Path) -> None:
-        fig = Figure(figsize=(12, 8))
-        result.study.plot(result.table, fig)
-        if fig.get_layout_engine() is None:
-            # fixed margins: constrained layout would double the drawing time of a quick run
-            fig.subplots_adjust(left=0.06, right=0.97, bottom=0.07, top=0.93, wspace=0.3,
-                                hspace=0.45)
-        fig.savefig(tmp, format="png", dpi=90)
+    def png(draw: Callable[..., None]) -> Callable[[Path], None]:
+        def render(tmp: Path) -> None:
+            fig = Figure(figsize=(12, 8))
+            draw(result.table, fig)
+            if fig.get_layout_engine() is None:
+                # fixed margins: constrained layout would double the drawing time of a quick run
+                fig.subplots_adjust(left=0.06, right=0.97, bottom=0.07, top=0.93, wspace=0.3,
+                                    hspace=0.45)
+            fig.savefig(tmp, format="png", dpi=90)
+        return render
 
+    pictures = figure_files(result.study)
+    meta = {**result.meta, "figures": pictures}
     files: dict[Path, object] = {
         out_dir / f"{name}.csv": result.table.to_csv(index=False),
         out_dir / f"{name}.claims.csv": result.claims.to_csv(index=False),
         out_dir / f"{name}.md": study_markdown(result),
-        out_dir / f"{name}.png": png,
-        out_dir / f"{name}.json": json.dumps(result.meta, indent=2, sort_keys=True) + "\n",
+        **{out_dir / f: png(draw) for f, draw in
+           zip(pictures, [result.study.plot, *result.study.figures.values()], strict=True)},
+        out_dir / f"{name}.json": json.dumps(meta, indent=2, sort_keys=True) + "\n",
     }
     if result.summary is not None:
         files[out_dir / f"{name}.summary.csv"] = result.summary.to_csv(index=False)

@@ -1029,6 +1029,7 @@ STUDY = Study(
     title="Backprop costs O(N), finite differences O(N l)",
     where=WHERE,
     grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot, summarise=summarise,
+    figures={"n": plot_n, "net": plot_net},
     notes=_notes(),
     timed=True,
     remeasure=remeasure, remeasure_budget_s=REMEASURE_BUDGET_S,

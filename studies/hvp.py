@@ -705,6 +705,7 @@ STUDY = Study(
     title="Hessian-vector products in O(N + l), Hessians in O(N l)",
     where=WHERE,
     grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot, summarise=summarise,
+    figures={"hessian": plot_hessian},
     notes=_notes(),
     timed=True,
     remeasure=remeasure, remeasure_budget_s=REMEASURE_BUDGET_S,
