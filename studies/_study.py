@@ -48,11 +48,12 @@ class Study:
     # reproducible, and the determinism test skips the claims table
     timed: bool = False
     # Re-measurement of an inconclusive timing claim (timed studies only). remeasure(params,
-    # attempt) -> the params of one more measurement of that cell (attempt = 1, 2, ...: e.g. more
-    # repetitions, and the attempt in the params so that the cell draws its own seeds), or None
-    # when this cell needs none. The new cells' rows are appended to the raw rows, so `aggregate`
+    # attempt, inconclusive) -> the params of one more measurement of that cell (attempt = 1, 2,
+    # ...: e.g. more repetitions, and the attempt in the params so that the cell draws its own
+    # seeds), or None when this cell needs none; `inconclusive` is the frozenset of the ids of the
+    # claims that more data could decide. The new cells' rows are appended to the raw rows, so `aggregate`
     # must pool rows that measure the same point (group by the point, not by the cell).
-    remeasure: Callable[[dict, int], dict | None] | None = None
+    remeasure: Callable[[dict, int, frozenset[str]], dict | None] | None = None
     remeasure_budget_s: float = 0.0  # wall seconds re-measurement may take in all, per run
     # Which columns can differ in the last bits between machines or BLAS builds, and why: shown in
     # the results README's reproducibility section ("" = nothing beyond the wall-time columns).

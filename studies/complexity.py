@@ -35,10 +35,10 @@ import pandas as pd
 import testbed
 import testbed.nn
 from testbed.costs import muldiv, op_counts, total
-from testbed.evaluate import counting, vec_plan
+from testbed.evaluate import counting, executor_of
 from testbed.random_circuits import BOX, DEFAULT_OPS, RATIONAL_OPS, random_circuit
 
-from ._claims import INCONCLUSIVE, claim, claims_table, fmt
+from ._claims import claim, claims_table, fmt
 from ._seeds import generator
 from ._study import Study
 from ._timing import (
@@ -246,7 +246,7 @@ def circuit_cell(p: dict, seed: int) -> dict:
             row[f"counted_fd_{scheme}"] = counted_fd(c, x, scheme)
             calls[f"fd_{scheme}"] = lambda s=scheme: testbed.fd_grad(c, x, scheme=s)
     row.update({f"wall_{name}": t for name, t in median_walls(calls, p["budget"]).items()})
-    row["executor"] = "vectorised" if vec_plan(c) is not None else "sequential"
+    row["executor"] = executor_of(c)
     if p["jax"]:
         g = testbed.value_and_grad(c, x)[1]
         for method in p["jax"]:
@@ -492,17 +492,13 @@ def claims_fed(p: dict) -> set[str]:
         {"net-fd-linear-in-l", "net-grad-flat-in-l"}
 
 
-# The ids of the claims the last `claims` call found INCONCLUSIVE. The runner calls `claims` and
-# then `remeasure` in the same process, and remeasure(params, attempt) sees no claims table: this
-# is how it re-runs only the cells of the inconclusive claims, not every timed cell.
-_INCONCLUSIVE: set[str] = set()
 
 
-def remeasure(p: dict, attempt: int) -> dict | None:
+def remeasure(p: dict, attempt: int, inconclusive: frozenset[str]) -> dict | None:
     """One more measurement of a cell an inconclusive timing claim rests on: twice the time budget
     (more samples per median), no JAX and no untested methods; None for quick mode and for cells
     that feed no inconclusive claim."""
-    if p.get("quick") or not claims_fed(p) & _INCONCLUSIVE:
+    if p.get("quick") or not claims_fed(p) & inconclusive:
         return None
     q = {**p, "attempt": attempt, "budget": 2 * FULL["budget"], "jax": [] if p["kind"] ==
          "circuit" else False, "jax_check": False}
@@ -774,8 +770,6 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
     rows.append(_dx_claim(net, quick))
     rows.append(_jax_claim(table))
     table_ = claims_table("complexity", rows, quick)
-    _INCONCLUSIVE.clear()
-    _INCONCLUSIVE.update(table_.loc[table_["verdict"] == INCONCLUSIVE, "id"])
     return table_
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 import testbed
 import testbed.nn
 from testbed.costs import op_counts, total
-from testbed.evaluate import counting, vec_plan
+from testbed.evaluate import counting, executor_of
 from testbed.random_circuits import BOX, random_circuit
 
 from ._claims import (
@@ -154,15 +154,12 @@ def claims_fed(p: dict) -> set[str]:
     return {"hvp-plus-l"} if p["part"] == "hvp_l" else {"rop-costs-a-gradient"}
 
 
-# The ids of the claims the last `claims` call found INCONCLUSIVE (see complexity._INCONCLUSIVE:
-# the runner calls `claims`, then `remeasure`, in the same process).
-_INCONCLUSIVE: set[str] = set()
 
 
-def remeasure(p: dict, attempt: int) -> dict | None:
+def remeasure(p: dict, attempt: int, inconclusive: frozenset[str]) -> dict | None:
     """One more measurement, at twice the time budget, of a cell an inconclusive timing claim rests
     on (no JAX); None in quick mode and for cells that feed no inconclusive claim."""
-    if p.get("quick") or not claims_fed(p) & _INCONCLUSIVE:
+    if p.get("quick") or not claims_fed(p) & inconclusive:
         return None
     return {**p, "attempt": attempt, "budget": 2 * FULL["budget"],
             **({"jax": []} if "jax" in p else {})}
@@ -208,11 +205,11 @@ def hvp_cell(p: dict, seed: int) -> dict:
         t0 = time.perf_counter()
         G = testbed.grad(c)  # built once and cached; hvp is a JVP through it
         row["wall_grad_circuit"] = time.perf_counter() - t0
-    row["executor"] = "vectorised" if vec_plan(c) is not None else "sequential"
+    row["executor"] = executor_of(c)
     samples = timings({"forward": lambda: c(x), "grad": lambda: testbed.value_and_grad(c, x),
                        "hvp": lambda: testbed.hvp(c, x, v)}, p["budget"])
     row.update({f"wall_{k}": float(np.median(t)) for k, t in samples.items()})
-    row["grad_circuit_executor"] = "vectorised" if vec_plan(G) is not None else "sequential"
+    row["grad_circuit_executor"] = executor_of(G)
     row["wall_build"] = build
     return row
 
@@ -500,8 +497,6 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
         id="rop-equals-jax"))
     rows.append(_rop_claim(nw, quick))
     table_ = claims_table("hvp", rows, quick)
-    _INCONCLUSIVE.clear()
-    _INCONCLUSIVE.update(table_.loc[table_["verdict"] == INCONCLUSIVE, "id"])
     return table_
 
 
