@@ -950,15 +950,6 @@ def plot_net(table: pd.DataFrame, fig) -> None:
     _finish(fig)
 
 
-def plot(table: pd.DataFrame, fig) -> None:
-    """The l' sweeps and the networks' op counts (the other figures: `FIGURES`)."""
-    plot_l(table, fig)
-
-
-# name suffix -> figure: "" is NAME.png (`plot`), the others NAME-<suffix>.png where the writer
-# supports several figures
-FIGURES = {"": plot_l, "n": plot_n, "net": plot_net}
-
 
 def _notes() -> str:
     f, fit = FULL, FULL["fit"]
@@ -1022,7 +1013,7 @@ STUDY = Study(
     name="complexity",
     title="Backprop costs O(N), finite differences O(N l)",
     where=WHERE,
-    grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot, summarise=summarise,
+    grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot_l, summarise=summarise,
     figures={"n": plot_n, "net": plot_net},
     notes=_notes(),
     timed=True,

@@ -634,15 +634,6 @@ def plot_hessian(table: pd.DataFrame, fig) -> None:
     _finish(fig)
 
 
-def plot(table: pd.DataFrame, fig) -> None:
-    """HVP against N and l', op counts (the other figure: `FIGURES`)."""
-    plot_hvp(table, fig)
-
-
-# name suffix -> figure: "" is NAME.png (`plot`), the others NAME-<suffix>.png where the writer
-# supports several figures
-FIGURES = {"": plot_hvp, "hessian": plot_hessian}
-
 
 def _notes() -> str:
     f = FULL
@@ -699,7 +690,7 @@ STUDY = Study(
     name="hvp",
     title="Hessian-vector products in O(N + l), Hessians in O(N l)",
     where=WHERE,
-    grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot, summarise=summarise,
+    grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot_hvp, summarise=summarise,
     figures={"hessian": plot_hessian},
     notes=_notes(),
     timed=True,
