@@ -523,6 +523,17 @@ def rademacher(l: int, m: int, rng: np.random.Generator) -> Array:
     return rng.integers(0, 2, size=(l, m)).astype(np.float64) * 2.0 - 1.0
 
 
+def _probes(l: int, m: int, rng: np.random.Generator, probes: Array | None) -> Array:
+    """The (l, m) probe matrix: m Rademacher vectors from rng, or the caller's `probes`."""
+    if probes is None:
+        _check_count(m, "m", 1)
+        return rademacher(l, m, rng)
+    Z = np.asarray(probes, dtype=np.float64)
+    if Z.shape != (l, m):
+        raise ShapeError(f"probes has shape {Z.shape}, need (l, m) = ({l}, {m})")
+    return Z
+
+
 def _standard_error(samples: Array) -> float | None:
     """std(samples, ddof=1) / sqrt(n), or None when n < 2 (no error can be estimated)."""
     n = samples.shape[0]
@@ -551,13 +562,7 @@ def trace_estimate(A: object, m: int, method: str = "hutchinson", *, rng: np.ran
     rng = _check_rng(rng)
     l = A.shape[0]
     if method == "hutchinson":
-        if probes is None:
-            m = _check_count(m, "m", 1)
-            Z = rademacher(l, m, rng)
-        else:
-            Z = np.asarray(probes, dtype=np.float64)
-            if Z.shape != (l, m):
-                raise ShapeError(f"probes has shape {Z.shape}, need (l, m) = ({l}, {m})")
+        Z = _probes(l, m, rng, probes)
         _check_symmetric(A, rng, "A")
         samples = np.einsum("ij,ij->j", Z, _apply(A, Z, "hutchinson"))
         return float(samples.mean()), _standard_error(samples)
@@ -590,13 +595,7 @@ def diagonal_estimate(A: object, m: int, *, rng: np.random.Generator, probes: Ar
     A = _as_operator(A)
     rng = _check_rng(rng)
     l = A.shape[0]
-    if probes is None:
-        m = _check_count(m, "m", 1)
-        V = rademacher(l, m, rng)
-    else:
-        V = np.asarray(probes, dtype=np.float64)
-        if V.shape != (l, m):
-            raise ShapeError(f"probes has shape {V.shape}, need (l, m) = ({l}, {m})")
+    V = _probes(l, m, rng, probes)
     _check_symmetric(A, rng, "A")
     terms = V * _apply(A, V, "diagonal_estimate")
     est = terms.sum(axis=1) / (V * V).sum(axis=1)
