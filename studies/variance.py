@@ -436,6 +436,19 @@ def _half_claim(table: pd.DataFrame, init: str, direction: str, cid: str, text: 
                  "layer type", id=cid, interval=iv, tolerance=tol, quick_undecidable=quick)
 
 
+def _one_layer_intervals(row: pd.Series) -> tuple[float, tuple, float, tuple]:
+    """(mean ratio, its 95% CI, spread ratio, its 95% CI) of one one-layer row: the measured mean
+    Var(o) over n Var(w) Var(x), and the spread over seeds over `one_layer_spread`."""
+    S, s = int(row["seeds"]), float(row["spread_formula"])
+    mean_ci = (row["z_ci_lo"] / row["z_chained"], row["z_ci_hi"] / row["z_chained"])
+    spread_ratio = row["z_spread"] / s
+    # the sample std's relative SE is 1/sqrt(2(S-1)) for normal data (Var(o) is a mean of many
+    # squares: close to normal)
+    h = t95(S) / np.sqrt(2.0 * (S - 1))
+    return (row["z_mean"] / row["z_chained"], mean_ci, spread_ratio,
+            (spread_ratio * (1 - h), spread_ratio * (1 + h)))
+
+
 def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
     """The claims, each computed from the aggregated table only."""
     cfg = QUICK if quick else FULL
@@ -455,12 +468,7 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
             continue
         row = found.iloc[0]
         S, s = int(row["seeds"]), float(row["spread_formula"])
-        mean_ci = (row["z_ci_lo"] / row["z_chained"], row["z_ci_hi"] / row["z_chained"])
-        spread_ratio = row["z_spread"] / s
-        # the sample std's relative SE is 1/sqrt(2(S-1)) for normal data (Var(o) is a mean of
-        # many squares: close to normal)
-        h = t95(S) / np.sqrt(2.0 * (S - 1))
-        spread_ci = (spread_ratio * (1 - h), spread_ratio * (1 + h))
+        _, mean_ci, spread_ratio, spread_ci = _one_layer_intervals(row)
         iv, tol = deciding([(mean_ci, (1 - ONE_LAYER_MEAN_TOL, 1 + ONE_LAYER_MEAN_TOL)),
                             (spread_ci, (1 - ONE_LAYER_SPREAD_TOL, 1 + ONE_LAYER_SPREAD_TOL))])
         rows.append(claim(
@@ -606,8 +614,8 @@ def _widths(table: pd.DataFrame, arch: str) -> str:
 
 def plot(table: pd.DataFrame, fig) -> None:
     """Four panels: the two halves of Xavier (forward, backward) on alternating widths; measured /
-    theory across initialisers; tanh against mean field. (The one-layer spreads and Glorot's
-    5 x 1000 tanh gradients are in the summary table: a second figure would hold them.)"""
+    theory across initialisers; tanh against mean field. (The one-layer checks and Glorot's
+    5 x 1000 tanh gradients: `plot_one_layer`, the second figure.)"""
     fig.set_size_inches(14, 12)
     axes = fig.subplots(2, 2)
     alt = _widths(table, "alt")
@@ -654,11 +662,51 @@ def plot(table: pd.DataFrame, fig) -> None:
     legible(fig, 11.0)
 
 
+def plot_one_layer(table: pd.DataFrame, fig) -> None:
+    """The one-layer claims (mean and spread over seeds against the formulas, with the tolerance
+    bands) and Glorot's 5 x 1000 tanh network: Var(dJ/dW[k]) per layer for each initialiser."""
+    fig.set_size_inches(18, 6.5)
+    axes = fig.subplots(1, 3)
+    one = table[table["arch"] == "one-layer"]
+    labels = list(one["config"])
+    parts = [_one_layer_intervals(row) for _, row in one.iterrows()]
+    for ax, j, tol, name, title in (
+            (axes[0], 0, ONE_LAYER_MEAN_TOL, "mean Var(o) / (n Var(w) Var(x))",
+             "one layer: mean Var(o) against n Var(w) Var(x)"),
+            (axes[1], 2, ONE_LAYER_SPREAD_TOL, "spread over seeds / formula",
+             "one layer: spread of Var(o) over seeds\nagainst sqrt(2/(nm) + 2(n+m+1)/(nmB))")):
+        y = np.array([p[j] for p in parts], dtype=float)
+        lo = np.array([p[j + 1][0] for p in parts], dtype=float)
+        hi = np.array([p[j + 1][1] for p in parts], dtype=float)
+        pos = np.arange(len(y))
+        ax.errorbar(pos, y, yerr=[y - lo, hi - y], fmt="o", capsize=6, color="C0",
+                    label="measured, 95% CI")
+        ax.axhspan(1 - tol, 1 + tol, color="C2", alpha=0.15, label=f"tolerance 1 +- {tol:g}")
+        ax.axhline(1.0, color="k", lw=1, ls="--", label="theory")
+        ax.set_xticks(pos, [label.replace("one-layer ", "").replace(" ", "\n") for label in labels])
+        ax.set(ylabel=f"{name} (ratio)", title=title)
+        ax.legend(fontsize=9)
+    ax = axes[2]
+    for i, (config, t) in enumerate(table[table["config"].str.startswith("glorot/")]
+                                    .groupby("config", sort=False)):
+        # xavier normal and uniform share their variance: distinct styles keep both visible
+        ax.plot(t["k"], t["dW_mean"], marker=MARKERS[i % len(MARKERS)], ms=9 - i, lw=1.5,
+                ls=("-", "--", ":", "-.")[i % 4], color=f"C{i}", label=config.split("/")[-1])
+        ax.fill_between(t["k"], t["dW_ci_lo"], t["dW_ci_hi"], color=f"C{i}", alpha=0.15, lw=0)
+    depth, width = FULL["glorot"]
+    ax.set(yscale="log", xlabel="layer k", ylabel="mean Var(dJ/dW[k]) (dimensionless)",
+           title=f"tanh {depth} x {width} (Glorot & Bengio's setting): Var(dJ/dW[k])\n"
+                 "(band: 95% CI over seeds)")
+    ax.legend(fontsize=9)
+    legible(fig, 11.0)
+
+
 STUDY = Study(
     name="variance",
     title="Xavier's variance propagation through deep networks",
     where=WHERE,
     grid=grid, cell=cell, aggregate=aggregate, claims=claims, plot=plot, summarise=summarise,
+    figures={"one-layer": plot_one_layer},
     notes=(f"Inputs x ~ N(0, 1); the output error dJ/dtau = e/B with e ~ N(0, 1) independent of "
            f"the network (target y = tau - e). Depth {FULL['depth']} hidden layers x width "
            f"{FULL['width']} (and widths alternating {FULL['alt'][0]}/{FULL['alt'][1]}), one "
