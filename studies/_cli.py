@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from ._runner import RunError, make_executor, run_study, usable_cores
     from ._writer import (
         OutputError,
+        figure_files,
         prepare_results_folder,
         remove_if_unused,
         remove_stale_temporaries,
@@ -132,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{' (quick mode)' if args.quick else ''}: {counts.get('PASSED', 0)} passed, "
                       f"{counts.get('FAILED', 0)} failed, {counts.get('INCONCLUSIVE', 0)} "
                       f"inconclusive, {time.perf_counter() - t0:.1f} s -> "
-                      f"{out / study.name}.{{csv,md,png}}")
+                      f"{out / study.name}.{{csv,md}}"
+                      + "".join(f", {f}" for f in figure_files(study)))
                 undecidable = 0
                 for row in result.claims.itertuples():
                     if row.reason == QUICK_UNDECIDABLE:
