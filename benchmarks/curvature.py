@@ -47,27 +47,6 @@ def _problem(sizes, m, seed, activation="tanh"):
     return net, x, y
 
 
-def _jax_loss(sizes, activation="tanh"):
-    sigma = {"tanh": jnp.tanh}[activation]
-
-    def tau(theta, x):
-        a, pos = x, 0
-        for k in range(1, len(sizes)):
-            n_out, n_in = sizes[k], sizes[k - 1]
-            W = theta[pos:pos + n_out * n_in].reshape(n_out, n_in)
-            pos += n_out * n_in
-            b = theta[pos:pos + n_out]
-            pos += n_out
-            z = a @ W.T + b
-            a = sigma(z) if k < len(sizes) - 1 else z
-        return a
-
-    def J(theta, x, y):
-        d = y - tau(theta, x)
-        return 0.5 * jnp.sum(d * d) / x.shape[0]
-
-    return J, tau
-
 
 def sharpness(quick: bool) -> None:
     sizes = [50, 200, 200, 200, 1] if not quick else [20, 64, 64, 64, 1]
@@ -117,7 +96,7 @@ def crossover(quick: bool) -> None:
         t0 = time.perf_counter()
         res = cv.top_eigenvalues(H, 1, rng=np.random.default_rng(0), tol=1e-10)
         t_l = time.perf_counter() - t0
-        J, _ = _jax_loss(sizes)
+        _, J = nn.to_jax_flat(net)
         hess = jax.jit(jax.hessian(J))
         theta = jnp.asarray(nn.flatten(net))
         hess(theta, x, y).block_until_ready()  # compile outside the timing
@@ -137,7 +116,7 @@ def traces(quick: bool) -> None:
     m = 256 if not quick else 64
     net, x, y = _problem(sizes, m, 2)
     l = net.n_params
-    _, tau = _jax_loss(sizes)
+    tau, _ = nn.to_jax_flat(net)
     Jac = np.asarray(jax.jacobian(tau)(jnp.asarray(nn.flatten(net)), x)).reshape(m, l)
     sv = np.linalg.svd(Jac, compute_uv=False) ** 2 / m  # the non-zero eigenvalues of G
     trace = sv.sum()

@@ -25,7 +25,6 @@ jax.config.update("jax_enable_x64", True)
 # (sizes, activation, m): l = 54, 43, 61, 97 parameters
 ARCHS = (((3, 5, 4, 2), "tanh", 6), ((4, 6, 1), "relu", 9), ((2, 4, 4, 3, 1), "sigmoid", 5),
          ((5, 8, 4, 1), "tanh", 3))
-JAX_SIGMA = {"tanh": jnp.tanh, "relu": lambda z: jnp.maximum(z, 0.0), "sigmoid": jax.nn.sigmoid}
 
 
 def _problem(arch: int, seed: int):
@@ -37,34 +36,11 @@ def _problem(arch: int, seed: int):
     return net, x, y
 
 
-def _jax_tau(sizes, act):
-    """tau(theta, x) in jax.numpy, theta unflattened in the documented order."""
-    sigma = JAX_SIGMA[act]
-
-    def tau(theta, x):
-        a, pos = x, 0
-        for k in range(1, len(sizes)):
-            n_out, n_in = sizes[k], sizes[k - 1]
-            W = theta[pos:pos + n_out * n_in].reshape(n_out, n_in)
-            pos += n_out * n_in
-            b = theta[pos:pos + n_out]
-            pos += n_out
-            z = a @ W.T + b
-            a = sigma(z) if k < len(sizes) - 1 else z
-        return a
-
-    return tau
-
 
 @functools.cache
 def _refs(arch: int):
-    sizes, act, _ = ARCHS[arch]
-    tau = _jax_tau(sizes, act)
-
-    def J(theta, x, y):
-        d = y - tau(theta, x)
-        return 0.5 * jnp.sum(d * d) / x.shape[0]
-
+    # the network's jax twin in flat theta (its activation's jnp row: relu'(0) = 0 as in testbed)
+    tau, J = nn.to_jax_flat(_problem(arch, 0)[0])
     return (jax.jit(jax.hessian(J)), jax.jit(jax.jacobian(tau)), jax.jit(jax.hessian(tau)))
 
 
@@ -163,3 +139,13 @@ def test_bad_input():
         H @ np.ones(net.n_params + 1)
     with pytest.raises(NetworkShapeError):
         nn.unflatten(np.ones(3), net)
+
+
+def test_flat_jax_twin_is_the_list_twin_on_the_same_parameters():
+    net, x, y = _problem(0, 1)
+    tau, J = nn.to_jax_flat(net)
+    theta = jnp.asarray(nn.flatten(net))
+    assert float(J(theta, x, y)) == float(nn.to_jax_loss(net)(net.W, net.b, x, y))
+    assert np.array_equal(np.asarray(tau(theta, x)), np.asarray(nn.to_jax_forward(net)(net.W, net.b, x)))
+    with pytest.raises(TypeError, match="Network"):
+        nn.to_jax_flat("tanh")

@@ -16,9 +16,9 @@ A batch holds one example per row and J is the mean over it. Quick start (a test
     result = nn.train(net, x, y, lr=0.05, steps=300)   # full-batch gradient descent
     print(result.history.loss.iloc[[0, -1]])           # J falls from 0.74 to 0.03
 
-The jax.numpy twin (`to_jax_loss`, `to_jax_forward`) imports jax only when called; the engine twin
-(`trace_loss`) writes J(theta) as a circuit of testbed's engine. The R-pass reads beside the lemmas:
-`r_lemma1..3` are R{.} of Lemmas 1-3, and `r_pass`/`hvp` run them fused.
+The jax.numpy twin (`to_jax_loss`, `to_jax_forward`; `to_jax_flat` in flat theta) imports jax only
+when called; the engine twin (`trace_loss`) writes J(theta) as a circuit of testbed's engine. The
+R-pass reads beside the lemmas: `r_lemma1..3` are R{.} of Lemmas 1-3, and `r_pass`/`hvp` run them fused.
 """
 
 from . import init
@@ -35,7 +35,7 @@ from .errors import (
     UnknownNameError,
 )
 from .init import INITIALISERS, variance
-from .jax_twin import to_jax_forward, to_jax_loss
+from .jax_twin import to_jax_flat, to_jax_forward, to_jax_loss
 from .lemmas import lemma1, lemma2, lemma3, r_lemma1, r_lemma2, r_lemma3
 from .network import Network, init_network, ravel_params, unravel_params
 from .rop import RPass, hvp, hvp_x, r_pass
@@ -79,6 +79,7 @@ __all__ = [
     "ravel_params",
     "sgd_step",
     "sigma",
+    "to_jax_flat",
     "to_jax_forward",
     "to_jax_loss",
     "trace_loss",

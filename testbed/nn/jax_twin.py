@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .activations import get_activation
-from .network import Network
+from .network import Network, split_params
 
 
 def _activation_name(net_or_activation: Network | str) -> str:
@@ -47,3 +47,20 @@ def to_jax_loss(net_or_activation: Network | str) -> Callable:
         return 0.5 * jax.numpy.sum(d * d) / x.shape[0]
 
     return J
+
+
+def to_jax_flat(net: Network) -> tuple[Callable, Callable]:
+    """(tau(theta, x), J(theta, x, y)) in jax.numpy, theta in `testbed.nn.flatten`'s order
+    [W[1].ravel(), b[1], ..., W[r].ravel(), b[r]]: for jax.hessian / jax.jacobian in theta."""
+    if not isinstance(net, Network):
+        raise TypeError(f"to_jax_flat needs a testbed.nn.Network (for its sizes), got {type(net)}")
+    tau_of, J_of = to_jax_forward(net), to_jax_loss(net)
+    sizes = net.sizes
+
+    def tau(theta: object, x: object) -> object:
+        return tau_of(*split_params(theta, sizes), x)
+
+    def J(theta: object, x: object, y: object) -> object:
+        return J_of(*split_params(theta, sizes), x, y)
+
+    return tau, J

@@ -201,6 +201,15 @@ def unravel_params(theta: Array, sizes: Sequence[int]) -> tuple[list[Array], lis
         raise NetworkShapeError(
             f"theta has shape {theta.shape} but sizes {list(sizes)} need ({expected},)"
         )
+    return split_params(theta, sizes)
+
+
+def split_params(theta: object, sizes: Sequence[int]) -> tuple[list, list]:
+    """theta = [W[1].ravel(), b[1], W[2].ravel(), b[2], ...] cut into (W list, b list), unchecked.
+
+    Only slicing and `reshape`, so that it runs on numpy and jax.numpy arrays (and jax tracers)
+    alike: the one statement of the layout, shared by `unravel_params` and the jax twin.
+    """
     W, b, pos = [], [], 0
     for k in range(1, len(sizes)):
         n_out, n_in = sizes[k], sizes[k - 1]
