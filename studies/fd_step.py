@@ -34,9 +34,9 @@ import testbed
 from testbed.random_circuits import random_circuit
 
 from ._claims import claim, claims_table, fmt
+from ._plots import legible
 from ._seeds import generator
 from ._study import Study
-from .gradients import legible
 
 WHERE = "docs/theory.md §2 (finite differences: l + 1 evaluations)"
 EPS = float(np.finfo(np.float64).eps)

@@ -26,10 +26,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+import testbed.nn as nn
+
 from ._claims import claim, claims_table, fmt
+from ._plots import legible
 from ._seeds import generator
 from ._study import Study
-from .gradients import legible
 
 WHERE = "docs/theory.md §4 (the three lemmas)"
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
@@ -89,18 +91,20 @@ def _reference(lemma: str, activation: str) -> Callable:
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    sigma = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
-             "identity": lambda z: z}.get(activation)
     if lemma == "lemma1":  # z = W a + b per example (rows), pulled back by jax.vjp
         def f(W, b, a, cot):
             return jax.vjp(lambda W, b, a: a @ W.T + b, W, b, a)[1](cot)
     elif lemma == "lemma2":  # a = sigma(z), pulled back by jax.vjp
+        sigma = nn.get_activation(activation).jnp(jax)  # the activation table's jax twin
+
         def f(z, cot):
             return jax.vjp(sigma, z)[1](cot)[0]
     elif lemma == "lemma3":  # J = sum_i weight_i 1/2 ||y_i - tau_i||^2, weight_i = 1/m (0: padding)
         def f(tau, y, weight):
             return jax.grad(lambda t: 0.5 * jnp.sum(weight[:, None] * (y - t) ** 2))(tau)
     else:  # the two-layer example's J, differentiated in every parameter and x
+        sigma = nn.get_activation(activation).jnp(jax)
+
         def J(W1, b1, W2, b2, x, y, weight):
             tau = sigma(x @ W1.T + b1) @ W2.T + b2
             return 0.5 * jnp.sum(weight[:, None] * (y - tau) ** 2)
@@ -125,7 +129,6 @@ def _block(ref: object, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _lemma1(rng: np.random.Generator, m: int, n_in: int, n_out: int, act: str) -> list:
-    import testbed.nn as nn
 
     W, b = rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out)
     shape_a, shape_z = ((n_in,), (n_out,)) if m == 0 else ((m, n_in), (m, n_out))
@@ -141,7 +144,6 @@ def _lemma2(rng: np.random.Generator, m: int, n_in: int, n_out: int, act: str,
             scale: float) -> list:
     """Normalised by max |dJ/da| (see the module notes): sigma'(z) is accurate to a few eps
     absolutely, not relatively (1 - tanh^2 z cancels at large |z|)."""
-    import testbed.nn as nn
 
     shape = (n_out,) if m == 0 else (m, n_out)
     z, dJ_da = scale * rng.standard_normal(shape), rng.standard_normal(shape)
@@ -153,7 +155,6 @@ def _lemma2(rng: np.random.Generator, m: int, n_in: int, n_out: int, act: str,
 
 
 def _lemma3(rng: np.random.Generator, m: int, n_in: int, n_out: int, act: str) -> list:
-    import testbed.nn as nn
 
     shape = (n_out,) if m == 0 else (m, n_out)
     y, tau = rng.standard_normal(shape), rng.standard_normal(shape)
@@ -164,7 +165,6 @@ def _lemma3(rng: np.random.Generator, m: int, n_in: int, n_out: int, act: str) -
 def _two_layer(rng: np.random.Generator, m: int, n_in: int, n_out: int, act: str) -> list:
     """The example's network (n_in inputs, n_out hidden units, one output), gradient two ways:
     the lemmas composed by hand as the example does, and testbed.nn.value_and_grad."""
-    import testbed.nn as nn
 
     W1, W2 = nn.init_network([n_in, n_out, 1], act, "xavier_normal", rng).W
     b1, b2 = rng.standard_normal(n_out), rng.standard_normal(1)

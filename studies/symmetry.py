@@ -21,9 +21,9 @@ import pandas as pd
 from testbed.nn import init_network, loss, train
 
 from ._claims import claim, claims_table, fmt
+from ._plots import legible
 from ._seeds import generator
 from ._study import Study
-from .gradients import legible
 
 WHERE = "docs/theory.md §6 (symmetry)"
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
