@@ -28,6 +28,7 @@ import numpy as np
 from . import primitives as P
 from .circuit import Circuit
 from .errors import ShapeError, TestbedError
+from .transforms import grad
 
 DEFAULT_MAX_NODES = 200  # above this many drawn nodes (inputs + operations) a circuit is collapsed
 _BANDS = 24  # rows of a collapsed picture
@@ -375,8 +376,6 @@ def draw_grad(c: Circuit, *, max_nodes: int = DEFAULT_MAX_NODES) -> object:
 
     The title gives both sizes N and their ratio (at most 5, about 3 in practice).
     """
-    from .transforms import grad  # transforms imports the evaluator; draw is imported by testbed first
-
     _check_circuit(c, "draw_grad")
     max_nodes = _check_max_nodes(max_nodes)
     g = grad(c)
