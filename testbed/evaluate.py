@@ -1,21 +1,32 @@
 """Sweeps over a circuit: forward (values), reverse (cotangents) and tangent (forward mode).
 
-The three public sweeps, each over every slot i of the circuit, in an order in which every argument
+The public sweeps, each over every slot i of the circuit, in an order in which every argument
 precedes its use (iteratively: no recursion):
   forward(c, X)      v_i = prim_i(v_j, v_k), the inputs v_0..v_{l-1} = x
   reverse(c, v, U)   adj_i = sum over the uses m of slot i of vjp_m(adj_m, v_m, ...)_i, with the
                      outputs seeded adj_o = u_o: the adjoints (cotangents), adj_{0..l-1} = u^T J
   tangent(c, v, T)   t_i = sum over the arguments j of slot i of (d v_i / d v_j) t_j, the inputs
                      t_{0..l-1} = v: the tangents, t_outputs = J v
+  forward_tangent(c, X, T)  forward and tangent together (one pass on the compiled executor)
+  reverse_tangent(c, v, t, U, dU)  the reverse sweep and its tangent along t (forward over
+                     reverse, fused): (adj, d adj), with d adj_{0..l-1} = u^T (D^2 f) v + du^T J,
+                     so u = 1, du = 0 gives grad f and H v without writing a gradient circuit
 Each takes `executor`, one of
+  "compiled"    numba kernels generated from the primitive table (testbed.compiled): one loop over
+                the slots with the batch inside. Bit for bit the sequential executor's numbers.
   "vectorised"  slots grouped by (level, primitive); one numpy call evaluates a whole group. A
                 10^6-node circuit of depth ~50 costs ~10^3 numpy calls instead of 10^6 Python steps.
-  "sequential"  one Python step per slot, in slot order. Its loops are generic in the value type:
-                Python floats (the `math` implementations), numpy rows (a batch) or tracers -- run on
-                tracers, the reverse sweep *is* `grad`: it writes the gradient circuit.
-  "auto"        (the default) vectorised when the average (level, primitive) group has >= 16 slots
-                (wide circuits), sequential otherwise (deep circuits, whose levels hold a node or two).
-Both executors compute the same numbers (the tests run every JAX cross-validation on both).
+  "sequential"  one Python step per slot, in slot order: the readable reference. Its loops are
+                generic in the value type: Python floats (the `math` implementations), numpy rows
+                (a batch), duals or tracers -- run on tracers, the reverse sweep *is* `grad`: it
+                writes the gradient circuit; run on duals, it is the fused HVP sweep.
+  "auto"        (the default) compiled when numba is importable; otherwise vectorised when the
+                average (level, primitive) group has >= 16 slots (wide circuits), sequential when
+                not (deep circuits, whose levels hold a node or two).
+All executors compute the same numbers (the tests run every JAX cross-validation on each).
+Every sweep stops at the first thing that goes wrong in slot order (the reverse sweeps: from the
+last slot down) and names the node: an argument outside a primitive's domain (DomainError) or a
+value that overflowed (NonFiniteError), whichever comes first.
 
 `counting()` records what the sweeps actually ran, for the studies of cost.
 """
@@ -30,13 +41,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import compiled as K
 from . import primitives as P
 from .errors import DomainError, NonFiniteError, ShapeError, TestbedError
 
 if TYPE_CHECKING:
     from .circuit import Circuit
 
-EXECUTORS = ("auto", "sequential", "vectorised")
+EXECUTORS = ("auto", "sequential", "vectorised", "compiled")
 _MIN_GROUP = 16  # average group size below which numpy call overhead loses to a Python loop
 # every sweep checks its result for inf/NaN and raises NonFiniteError naming the node, so numpy's own
 # overflow warnings would only repeat it, less precisely
@@ -118,18 +130,37 @@ def _grouping(c: Circuit) -> tuple[np.ndarray, np.ndarray]:
     return ops, np.flatnonzero(np.diff(key)) + 1
 
 
+_NUMBA: list[bool] = []  # whether numba is importable, found out once
+
+
+def _has_numba() -> bool:
+    if not _NUMBA:
+        _NUMBA.append(K.available())
+    return _NUMBA[0]
+
+
 def executor_of(c: Circuit, executor: str = "auto") -> str:
-    """The executor that runs c: `executor` itself, or for "auto" the one the group sizes pick."""
+    """The executor that runs c: `executor` itself, or for "auto" compiled when numba is
+    importable, else the one the group sizes pick."""
     if not isinstance(executor, str) or executor not in EXECUTORS:
         raise TestbedError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}, "
                            f"got {executor!r}")
+    if executor == "compiled" and not _has_numba():
+        raise TestbedError("executor 'compiled' needs numba, which is not installed "
+                           "(pip install numba); 'sequential' and 'vectorised' need only numpy")
     if executor != "auto":
         return executor
-    if "executor" not in c._cache:
+    return "compiled" if _has_numba() else numpy_executor_of(c)
+
+
+def numpy_executor_of(c: Circuit) -> str:
+    """The numpy executor suited to c: "vectorised" when its (level, primitive) groups hold
+    >= 16 slots on average (wide circuits), "sequential" otherwise (deep ones)."""
+    if "numpy_executor" not in c._cache:
         ops, cuts = _grouping(c)
         wide = ops.size == 0 or ops.size / (len(cuts) + 1) >= _MIN_GROUP
-        c._cache["executor"] = "vectorised" if wide else "sequential"
-    return c._cache["executor"]
+        c._cache["numpy_executor"] = "vectorised" if wide else "sequential"
+    return c._cache["numpy_executor"]
 
 
 def _vec(c: Circuit) -> _Vec:
@@ -190,7 +221,14 @@ def forward(c: Circuit, X: np.ndarray, executor: str = "auto") -> np.ndarray:
     Raises DomainError naming the node where a primitive left its domain, NonFiniteError naming the
     first node that overflowed.
     """
-    if executor_of(c, executor) == "vectorised":
+    ex = executor_of(c, executor)
+    if ex == "compiled":
+        vals = _forward_compiled(c, X)
+        if _COUNTERS:
+            for name, n in c.counts().items():
+                _count("forward", name, n * _batch(X))
+        return vals
+    if ex == "vectorised":
         with np.errstate(**_QUIET):
             vals = _forward_vec(c, X)
     else:
@@ -216,6 +254,60 @@ def evaluate(c: Circuit, x: object, executor: str = "auto") -> float | np.ndarra
     """f(x): a float (one output, one point), (k,) outputs, (B,) or (B, k) for a batch of B."""
     X, batched = as_points(c, x)
     return outputs_of(c, forward(c, X, executor), batched)
+
+
+# The sequential executor's two ways of evaluating P points: a loop of Python float sweeps costs
+# ~0.6 us per node and point, one sweep over numpy rows ~5.8 us per node plus ~20 ns per node and
+# point (measured on a deep 5000-node circuit; benchmarks/circuits.py prints both), so the loop
+# wins up to about 9 points.
+_SEQ_LOOP_MAX = 8
+_CHUNK = 1 << 24  # slot values per batched evaluation (128 MB of float64)
+
+
+def values_at_steps(c: Circuit, x: np.ndarray, cols: np.ndarray, deltas: np.ndarray,
+                    executor: str = "auto") -> np.ndarray:
+    """f at the points x + deltas[m] e_cols[m] (cols[m] = -1: x itself), m = 0 .. P - 1, for a
+    scalar circuit: what finite differences evaluate. Time P forward passes and memory O(N) or
+    O(N x chunk) whatever P: the compiled executor loops over the points inside one kernel, on
+    one buffer; the sequential one loops over them as floats when there are few (cheaper than
+    numpy rows) and sweeps numpy rows of up to a chunk of points otherwise, as the vectorised one
+    always does. Each point is evaluated as it would be alone (x[cols[m]] + deltas[m] rounded)."""
+    ex = executor_of(c, executor)
+    P_ = len(cols)
+    if ex == "compiled":
+        op, a0, a1, consts, outputs = _arrays(c)
+        out = np.empty(P_)
+        status = K.run("fd_values", op, a0, a1, consts, c.l, np.ascontiguousarray(x),
+                       np.ascontiguousarray(cols, dtype=np.int64),
+                       np.ascontiguousarray(deltas, dtype=np.float64), np.empty(c.n_slots), out,
+                       int(outputs[0]))
+        if status[0]:  # the same error as that point alone gets
+            forward(c, _step_point(x, cols[status[2]], deltas[status[2]]), "compiled")
+            raise TestbedError("internal: a point the fd kernel refused evaluates")
+        if _COUNTERS:
+            for name, n in c.counts().items():
+                _count("forward", name, n * P_)
+        return out
+    if ex == "sequential" and P_ <= _SEQ_LOOP_MAX:
+        return np.array([float(outputs_of(c, forward(c, _step_point(x, j, d), ex), False))
+                         for j, d in zip(cols.tolist(), deltas.tolist(), strict=True)])
+    chunk = max(1, _CHUNK // (c.n_slots + c.l))
+    out = []
+    for s in range(0, P_, chunk):
+        pts = np.tile(x[:, None], (1, min(P_, s + chunk) - s))  # (l, points)
+        for m, (j, d) in enumerate(zip(cols[s:s + chunk].tolist(), deltas[s:s + chunk].tolist(),
+                                       strict=True)):
+            if j >= 0:
+                pts[j, m] = x[j] + d
+        out.append(np.atleast_1d(outputs_of(c, forward(c, pts, ex), True)))
+    return np.concatenate(out)
+
+
+def _step_point(x: np.ndarray, j: int, d: float) -> np.ndarray:
+    p = x.copy()
+    if j >= 0:
+        p[j] = x[j] + d
+    return p
 
 
 def outputs_of(c: Circuit, vals: np.ndarray, batched: bool) -> float | np.ndarray:
@@ -259,11 +351,80 @@ def _forward_seq(c: Circuit, X: object) -> list:
                 app(np.full(len(v[0]), value) if rows else value)
             i += 1
     except DomainError as e:
+        _check_finite(c, np.array(v, dtype=np.float64))  # an earlier overflow is what went wrong
         raise DomainError(f"node {_describe(c, i, v)}: {e}") from None
     except (ValueError, OverflowError):  # math.* on an argument that already overflowed
         _check_finite(c, np.array(v, dtype=np.float64))
         raise
     return v
+
+
+def _arrays(c: Circuit) -> tuple:
+    """The circuit's arrays as the compiled kernels take them (no copy when they already are)."""
+    if "compiled" not in c._cache:
+        c._cache["compiled"] = (np.ascontiguousarray(c.op, dtype=np.int8),
+                                np.ascontiguousarray(c.a0, dtype=np.int64),
+                                np.ascontiguousarray(c.a1, dtype=np.int64),
+                                np.ascontiguousarray(c.consts, dtype=np.float64),
+                                np.ascontiguousarray(c.outputs, dtype=np.int64))
+    return c._cache["compiled"]
+
+
+def _columns(A: np.ndarray, rows: int, B: int) -> np.ndarray:
+    """A of shape (rows,) or (rows, B) as the kernels take it: C-ordered float64, (rows,) for one
+    point (the flat kernels), (rows, B) for more."""
+    return np.ascontiguousarray(A.reshape(rows) if B == 1 else A.reshape(rows, B), dtype=np.float64)
+
+
+def _kernel(name: str, B: int) -> str:
+    """The kernel for a batch of B points: one point has its own, flat specialisation."""
+    return f"{name}_1" if B == 1 else name
+
+
+def _forward_compiled(c: Circuit, X: np.ndarray, T: np.ndarray | None = None) -> object:
+    """The forward kernel (with T: forward_tangent); values shaped like X's batch."""
+    op, a0, a1, consts, _ = _arrays(c)
+    B = _batch(X)
+    shape = (c.n_slots,) if B == 1 else (c.n_slots, B)
+    vals = np.empty(shape)
+    vals[:c.l] = X.reshape(c.l, *shape[1:])
+    if T is None:
+        status = K.run(_kernel("forward", B), op, a0, a1, consts, vals, c.l)
+    else:
+        t = np.empty(shape)
+        t[:c.l] = T.reshape(c.l, *shape[1:])
+        status = K.run(_kernel("forward_tangent", B), op, a0, a1, consts, vals, t, c.l)
+    shape = (c.n_slots,) if X.ndim == 1 else (c.n_slots, B)
+    vals = vals.reshape(shape)
+    if status[0] in (K.DOMAIN, K.NONFINITE_VALUE):
+        _blame_slot(c, vals, status[1])
+    if T is None:
+        return vals
+    if status[0] == K.NONFINITE_TANGENT:
+        _raise_sweep(c, status[1], "tangent")
+    return vals, t.reshape(shape)
+
+
+def _blame_slot(c: Circuit, vals: np.ndarray, i: int) -> None:
+    """Raise the error the numpy executors raise at slot i, where a kernel stopped: slots before i
+    are computed and finite; slot i left its domain or overflowed, at one point of the batch at
+    least (the kernel did not compute the points after it)."""
+    prim = P.BY_CODE[c.op[i]]
+    args = [vals[a] for a in (c.a0[i], c.a1[i]) if a >= 0]
+    try:
+        with np.errstate(**_QUIET):
+            vals[i] = prim.py(*map(float, args)) if vals.ndim == 1 else prim.np(*args)
+    except DomainError as e:
+        raise DomainError(f"node {_describe(c, i, vals)}: {e}") from None
+    _check_finite(c, vals[:i + 1])
+    raise TestbedError(f"internal: the compiled kernel stopped at node v{i}, which is finite")
+
+
+def _raise_sweep(c: Circuit, i: int, sweep: str) -> None:
+    what = {"reverse": "cotangent", "tangent": "tangent",
+            "reverse_tangent": "tangent of the cotangent"}[sweep]
+    raise NonFiniteError(f"the {sweep.replace('_', ' ')} sweep overflowed: the {what} of "
+                         f"{c._name(i)} = {P.NAMES[c.op[i]]} is not finite")
 
 
 def _describe(c: Circuit, i: int, vals: object) -> str:
@@ -298,14 +459,13 @@ def _check_finite(c: Circuit, vals: np.ndarray) -> None:
 
 
 def _check_sweep(c: Circuit, vals: np.ndarray, sweep: str) -> None:
-    """No non-finite cotangent or tangent: name the slot where the sweep first met one."""
+    """No non-finite cotangent or tangent: name the slot where the sweep first met one (sweep
+    "reverse", "tangent" or "reverse_tangent", the tangents of the cotangents)."""
     bad = ~np.isfinite(vals.reshape(len(vals), -1)).all(axis=1)
     if bad.any():
         rows = np.flatnonzero(bad)
-        i = int(rows[-1] if sweep == "reverse" else rows[0])  # reverse meets the last slot first
-        what = "cotangent" if sweep == "reverse" else "tangent"
-        raise NonFiniteError(f"the {sweep} sweep overflowed: the {what} of {c._name(i)} = "
-                             f"{P.NAMES[c.op[i]]} is not finite")
+        # the reverse sweeps meet the last slot first
+        _raise_sweep(c, int(rows[0] if sweep == "tangent" else rows[-1]), sweep)
 
 
 # --- reverse ---------------------------------------------------------------------------------------
@@ -318,7 +478,10 @@ def reverse(c: Circuit, vals: np.ndarray, U: np.ndarray, executor: str = "auto")
     Constants and slots that no cotangent reaches get exact zeros. Raises NonFiniteError naming the
     slot whose cotangent overflowed.
     """
-    if executor_of(c, executor) == "vectorised":
+    ex = executor_of(c, executor)
+    if ex == "compiled":
+        return _reverse_compiled(c, vals, U)[0]
+    if ex == "vectorised":
         with np.errstate(**_QUIET):
             adj = _reverse_vec(c, vals, U)
     else:
@@ -402,7 +565,19 @@ def tangent(c: Circuit, vals: np.ndarray, T: np.ndarray, executor: str = "auto")
     `vals` are the slot values from `forward`; t[outputs] is J(x) v. Raises NonFiniteError naming the
     first slot whose tangent overflowed.
     """
-    if executor_of(c, executor) == "vectorised":
+    ex = executor_of(c, executor)
+    if ex == "compiled":
+        op, a0, a1, _, _ = _arrays(c)
+        B = _batch(vals)
+        V = _columns(vals, c.n_slots, B)
+        t = np.empty_like(V)
+        t[:c.l] = T.reshape(c.l, *V.shape[1:])
+        status = K.run(_kernel("tangent", B), op, a0, a1, V, t, c.l)
+        if status[0]:
+            _raise_sweep(c, status[1], "tangent")
+        _count_tangent(c, _batch(vals))
+        return t.reshape(vals.shape)
+    if ex == "vectorised":
         with np.errstate(**_QUIET):
             t = _tangent_vec(c, vals, T)
     else:
@@ -412,12 +587,16 @@ def tangent(c: Circuit, vals: np.ndarray, T: np.ndarray, executor: str = "auto")
                 t = np.array(tangent_seq(c, list(vals), list(T), np.zeros(vals.shape[1])))
         else:
             t = np.array(tangent_seq(c, vals.tolist(), T.tolist(), 0.0))
-        if _COUNTERS:
-            for name, n in c.counts().items():
-                if P.TABLE[name].jvp is not None:
-                    _count("tangent", name, n * _batch(vals))
+        _count_tangent(c, _batch(vals))
     _check_sweep(c, t, "tangent")
     return t
+
+
+def _count_tangent(c: Circuit, B: int) -> None:
+    if _COUNTERS:
+        for name, n in c.counts().items():
+            if P.TABLE[name].jvp is not None:
+                _count("tangent", name, n * B)
 
 
 def tangent_seq(c: Circuit, v: list, t_inputs: list, zero: object) -> list:
@@ -452,3 +631,141 @@ def _tangent_vec(c: Circuit, vals: np.ndarray, T: np.ndarray) -> np.ndarray:
         if _COUNTERS:
             _count("tangent", prim.name, len(idx) * _batch(vals))
     return t
+
+
+# --- the compiled reverse sweeps -------------------------------------------------------------------
+
+
+def _reverse_plan(c: Circuit) -> tuple:
+    """(flags, counts, dead): which slots a cotangent reaches, whose rules run and which arguments
+    they pass contributions to (bits 1, 2, 4, 8: see the reverse_plan kernel), from the structure
+    alone, once per circuit; counts[op] = the rules run, by opcode; dead = the slots no cotangent
+    reaches."""
+    if "reverse_plan" not in c._cache:
+        op, a0, a1, _, outputs = _arrays(c)
+        flags = np.zeros(c.n_slots, dtype=np.uint8)
+        counts = np.zeros(len(P.NAMES), dtype=np.int64)
+        K.run("reverse_plan", op, a0, a1, outputs, c.l, flags, counts)
+        c._cache["reverse_plan"] = (flags, counts, np.flatnonzero(flags == 0))
+    return c._cache["reverse_plan"]
+
+
+def _reverse_compiled(c: Circuit, vals: np.ndarray, U: np.ndarray, t: np.ndarray | None = None,
+                      dU: np.ndarray | None = None) -> tuple:
+    """The reverse kernel, or with t and dU the reverse_tangent kernel: (adj, d adj or None),
+    shaped like vals. Slots no cotangent reaches get exact zeros, as on the other executors."""
+    op, a0, a1, _, outputs = _arrays(c)
+    flags, counts, dead = _reverse_plan(c)
+    B = _batch(vals)
+    V = _columns(vals, c.n_slots, B)
+    adj = np.full(V.shape, -0.0)  # -0.0 + c is c: the first contribution is stored
+    Uc = _columns(U, c.n_outputs, B)
+    if t is None:
+        status = K.run(_kernel("reverse", B), op, a0, a1, flags, V, adj, outputs, Uc, c.l)
+        dadj = None
+    else:
+        dadj = np.full(V.shape, -0.0)
+        status = K.run(_kernel("reverse_tangent", B), op, a0, a1, flags, V,
+                       _columns(t, c.n_slots, B), adj, dadj, outputs, Uc,
+                       _columns(dU, c.n_outputs, B), c.l)
+    if status[0] == K.NONFINITE_COTANGENT:
+        _raise_sweep(c, status[1], "reverse")
+    _check_sweep(c, adj[:c.l], "reverse")  # the inputs' cotangents, which no slot consumed
+    if status[0] == K.NONFINITE_DCOTANGENT:
+        _raise_sweep(c, status[1], "reverse_tangent")
+    adj[dead] = 0.0  # no cotangent reached them: exact zeros, as on the other executors
+    if dadj is not None:
+        _check_sweep(c, dadj[:c.l], "reverse_tangent")
+        dadj[dead] = 0.0
+    if _COUNTERS:
+        for code in np.flatnonzero(counts).tolist():
+            _count("reverse", P.NAMES[code], int(counts[code]) * B)
+            if dadj is not None:
+                _count("reverse_tangent", P.NAMES[code], int(counts[code]) * B)
+    return adj.reshape(vals.shape), None if dadj is None else dadj.reshape(vals.shape)
+
+
+# --- forward over reverse, fused: the gradient and H v in one backward pass ------------------------
+
+
+def forward_tangent(c: Circuit, X: np.ndarray, T: np.ndarray, executor: str = "auto") -> tuple:
+    """(values, tangents): `forward` and `tangent` at once (one pass on the compiled executor,
+    the two sweeps in turn on the others; the same numbers either way)."""
+    if executor_of(c, executor) == "compiled":
+        vals, t = _forward_compiled(c, X, T)
+        if _COUNTERS:
+            for name, n in c.counts().items():
+                _count("forward", name, n * _batch(X))
+        _count_tangent(c, _batch(X))
+        return vals, t
+    vals = forward(c, X, executor)
+    return vals, tangent(c, vals, T, executor)
+
+
+def reverse_tangent(c: Circuit, vals: np.ndarray, t: np.ndarray, U: np.ndarray,
+                    dU: np.ndarray | None = None, executor: str = "auto") -> tuple:
+    """(adj, d adj): the reverse sweep and, along the tangents t of `forward_tangent`, its tangent.
+
+    The reverse sweep run on duals (value, tangent) of every slot: each vjp rule applied to duals
+    returns its contributions and their tangents (the jvp of the vjp rule, from the table's own
+    jvp rules: testbed.primitives.Dual), accumulated like the cotangents. With seeds U (cotangents
+    of the outputs) and dU (their tangents, default 0), d adj[:l] = U^T (D^2 f)[t_in] + dU^T J;
+    for a scalar f, U = 1 and dU = 0, adj[:l] = grad f and d adj[:l] = H v (Pearlmutter's
+    R-operator), node for node the numbers forward mode over `grad(c)` computes, without writing
+    that circuit. Raises NonFiniteError naming the slot whose cotangent, or the tangent of it,
+    overflowed.
+    """
+    dU = np.zeros_like(U) if dU is None else dU
+    ex = executor_of(c, executor)
+    if ex == "compiled":
+        return _reverse_compiled(c, vals, U, t, dU)
+    if ex == "vectorised":
+        with np.errstate(**_QUIET):
+            adj, dadj = _reverse_tangent_vec(c, vals, t, U, dU)
+    else:
+        batched = vals.ndim == 2
+        if batched:
+            with np.errstate(**_QUIET):
+                duals = reverse_seq(c, [P.Dual(a, b) for a, b in zip(vals, t, strict=True)],
+                                    [P.Dual(a, b) for a, b in zip(U, dU, strict=True)])
+        else:
+            duals = reverse_seq(c, [P.Dual(a, b) for a, b in zip(vals.tolist(), t.tolist(),
+                                                                 strict=True)],
+                                [P.Dual(a, b) for a, b in zip(U.tolist(), dU.tolist(), strict=True)])
+        adj, dadj = np.zeros_like(vals), np.zeros_like(vals)
+        for i, d in enumerate(duals):
+            if d is not None:  # a plain number (a rule's constant) has no tangent
+                adj[i], dadj[i] = (d.v, d.t) if type(d) is P.Dual else (d, 0.0)
+        if _COUNTERS:
+            prims = seq_plan(c).prims
+            live = Counter(prims[i].name for i in range(c.l, c.n_slots)
+                           if duals[i] is not None and prims[i] is not None)
+            for name, n in live.items():
+                _count("reverse", name, n * _batch(vals))
+                _count("reverse_tangent", name, n * _batch(vals))
+    _check_sweep(c, adj, "reverse")
+    _check_sweep(c, dadj, "reverse_tangent")
+    return adj, dadj
+
+
+def _reverse_tangent_vec(c: Circuit, vals: np.ndarray, t: np.ndarray, U: np.ndarray,
+                         dU: np.ndarray) -> tuple:
+    """The same on duals of whole (level, primitive) groups."""
+    plan = _vec(c)
+    adj, dadj = np.zeros_like(vals), np.zeros_like(vals)
+    np.add.at(adj, c.outputs, U)
+    np.add.at(dadj, c.outputs, dU)
+    for prim, idx, j, k in reversed(plan.groups):
+        args = (j,) if k is None else (j, k)
+        out = prim.vjp(P.Dual(adj[idx], dadj[idx]), P.Dual(vals[idx], t[idx]),
+                       *(P.Dual(vals[a], t[a]) for a in args))
+        for a, ca in zip(args, out, strict=True):
+            if ca is not None:  # None: the rule passes this argument no cotangent
+                np.add.at(adj, a, ca.v if type(ca) is P.Dual else ca)
+                np.add.at(dadj, a, ca.t if type(ca) is P.Dual else 0.0)
+        if _COUNTERS:
+            _count("reverse", prim.name, len(idx) * _batch(vals))
+            _count("reverse_tangent", prim.name, len(idx) * _batch(vals))
+    adj[plan.const_idx] = 0.0
+    dadj[plan.const_idx] = 0.0
+    return adj, dadj

@@ -1,8 +1,14 @@
 """The one table of primitives: implementation and derivative rules of every operation.
 
 Every primitive is a scalar function applied elementwise. Each row of `TABLE` gives
-  py   the implementation on Python floats (the `math` module: fast for long sequential chains),
-  np   the implementation on numpy arrays (for batches and for whole levels of a circuit at once),
+  scalar  the implementation on one float (the `math` module or plain arithmetic; numba compiles
+       it unchanged into testbed.compiled's kernels),
+  array   the implementation on numpy arrays (for batches and for whole levels of a circuit),
+  domain  None, or a predicate on the arguments (floats, arrays, or inside a numba kernel) that is
+       False where the primitive is undefined or overflows: log x > 0, division y != 0, exp
+       x <= 709.78; `refusal` words the DomainError there,
+  py, np  scalar and array, refusing arguments outside the domain (derived from the three above:
+       what the sequential and vectorised executors call),
   vjp  the reverse-mode rule  (g, ans, *args) -> one cotangent contribution per argument,
        g * d ans / d arg_i, or None where that contribution is identically zero,
   jvp  the forward-mode rule  (ans, *args, *tangents) -> tangent of ans,
@@ -16,6 +22,10 @@ The rules use only +, -, *, /, unary minus and the generic functions of this mod
 unchanged on floats, on arrays and on tracers: applied to tracers they write the derivative as a
 circuit, which is why grad-of-grad and jvp-of-grad need no extra code (as in HIPS autograd and JAX).
 Rules for exp, sigmoid, tanh and div use the answer `ans` they already computed (JAX's defjvp2).
+
+`Dual` (a value with its tangent) runs the same rules in forward mode by overloading: a vjp rule
+applied to duals also returns its own tangent, the jvp of the vjp, which the fused Hessian-vector
+sweep needs (testbed.evaluate.reverse_tangent); no second-order rule is written anywhere.
 
 `step` (the Heaviside function, step(x) = 1 if x > 0 else 0) is not among the notes' primitives: it
 is relu's derivative, needed so that relu' is itself a circuit. relu'(0) = 0, as `jax.nn.relu`.
@@ -49,12 +59,14 @@ class Primitive:
     jnp: Callable | None = None
     interval: Callable | None = None
     smooth: bool = True
+    scalar: Callable | None = None
+    domain: Callable | None = None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}/{self.arity}>"
 
 
-# --- generic functions: tracer -> new node, float -> math, anything else -> numpy ----------------
+# --- generic functions: tracer -> new node, dual -> value and tangent, float -> math, else numpy --
 
 
 def _apply(prim: Primitive, *args: object) -> object:
@@ -62,6 +74,9 @@ def _apply(prim: Primitive, *args: object) -> object:
         trace = getattr(a, "_trace", None)
         if trace is not None:
             return trace.emit(prim, args)
+    for a in args:
+        if type(a) is Dual:
+            return _dual_apply(prim, args)
     if all(type(a) is float or type(a) is int for a in args):
         return prim.py(*map(float, args))
     return prim.np(*(np.asarray(a, dtype=np.float64) for a in args))
@@ -107,28 +122,70 @@ def step(x: object) -> object:
     return _apply(STEP, x)
 
 
-# --- implementations on floats ---------------------------------------------------------------------
+# --- dual numbers: forward mode through the rules themselves ---------------------------------------
 
 
-def _py_div(x: float, y: float) -> float:
-    if y == 0.0:
-        raise DomainError(f"division by zero: {x!r} / 0.0")
-    return x / y
+class Dual:
+    """A value v with its tangent t (floats, numpy arrays or tracers, like the rules' arguments).
+
+    Arithmetic on duals applies each primitive and its jvp rule: prim(v, ...) with tangent
+    jvp(ans, v..., t...), and tangent 0.0 for a plain number or a primitive without a jvp rule. So
+    a vjp rule run on duals returns its contributions together with their tangents, the jvp of the
+    vjp rule (Pearlmutter's R-operator applied to one line of the reverse sweep), node for node the
+    same operations as forward mode over the gradient circuit.
+    """
+
+    __slots__ = ("v", "t")
+
+    def __init__(self, v: object, t: object):
+        self.v = v
+        self.t = t
+
+    def __add__(self, o: object) -> Dual:
+        return _dual_apply(ADD, (self, o))
+
+    def __radd__(self, o: object) -> Dual:
+        return _dual_apply(ADD, (o, self))
+
+    def __sub__(self, o: object) -> Dual:
+        return _dual_apply(SUB, (self, o))
+
+    def __rsub__(self, o: object) -> Dual:
+        return _dual_apply(SUB, (o, self))
+
+    def __mul__(self, o: object) -> Dual:
+        return _dual_apply(MUL, (self, o))
+
+    def __rmul__(self, o: object) -> Dual:
+        return _dual_apply(MUL, (o, self))
+
+    def __truediv__(self, o: object) -> Dual:
+        return _dual_apply(DIV, (self, o))
+
+    def __rtruediv__(self, o: object) -> Dual:
+        return _dual_apply(DIV, (o, self))
+
+    def __neg__(self) -> Dual:
+        return _dual_apply(NEG, (self,))
+
+    def __pos__(self) -> Dual:
+        return self
+
+    def __repr__(self) -> str:
+        return f"Dual({self.v!r}, {self.t!r})"
 
 
-def _py_log(x: float) -> float:
-    if not x > 0.0:
-        raise DomainError(f"log of a non-positive number: log({x!r})")
-    return math.log(x)
+def _dual_apply(prim: Primitive, args: tuple) -> Dual:
+    vs = [a.v if type(a) is Dual else a for a in args]
+    ts = [a.t if type(a) is Dual else 0.0 for a in args]
+    ans = _apply(prim, *vs)
+    return Dual(ans, 0.0 if prim.jvp is None else prim.jvp(ans, *vs, *ts))
 
 
-def _py_exp(x: float) -> float:
-    if x > 709.78:  # math.exp raises OverflowError past log(max float); say so in our words
-        raise DomainError(f"exp overflows float64: exp({x!r}) > 1.8e308")
-    return math.exp(x)
+# --- implementations on floats (numba compiles these unchanged) ------------------------------------
 
 
-def _py_sigmoid(x: float) -> float:
+def _sigmoid(x: float) -> float:
     # exp of a non-positive number only: no overflow for any finite x.
     if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -136,36 +193,20 @@ def _py_sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+def _relu(x: float) -> float:
+    return x if x > 0.0 else 0.0
+
+
+def _step(x: float) -> float:
+    return 1.0 if x > 0.0 else 0.0
+
+
 # --- implementations on arrays ---------------------------------------------------------------------
-
-
-def _np_div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    if not np.all(y != 0.0):
-        raise DomainError(f"division by zero: {_first(x, y == 0.0)} / 0.0")
-    return x / y
-
-
-def _np_log(x: np.ndarray) -> np.ndarray:
-    bad = ~(x > 0.0)
-    if bad.any():
-        raise DomainError(f"log of a non-positive number: log({_first(x, bad)})")
-    return np.log(x)
-
-
-def _np_exp(x: np.ndarray) -> np.ndarray:
-    bad = x > 709.78
-    if bad.any():
-        raise DomainError(f"exp overflows float64: exp({_first(x, bad)}) > 1.8e308")
-    return np.exp(x)
 
 
 def _np_sigmoid(x: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(x))
     return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _first(x: np.ndarray, mask: np.ndarray) -> float:
-    return float(np.broadcast_to(x, mask.shape)[mask].flat[0])
 
 
 def _np_relu(x: np.ndarray) -> np.ndarray:
@@ -174,6 +215,55 @@ def _np_relu(x: np.ndarray) -> np.ndarray:
 
 def _np_step(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0.0, 1.0, 0.0)
+
+
+# --- domains: where a primitive is defined, and the words for where it is not -----------------------
+
+#: exp's largest argument: math.exp overflows float64 past log(max float) = 709.78...
+EXP_MAX_ARG = 709.78
+
+
+def _nonzero_divisor(x: float, y: float) -> bool:
+    return y != 0.0
+
+
+def _positive(x: float) -> bool:
+    return x > 0.0
+
+
+def _exp_finite(x: float) -> bool:
+    return x <= EXP_MAX_ARG
+
+
+def _checked_py(scalar: Callable, domain: Callable | None, refusal: Callable | None) -> Callable:
+    """`scalar`, raising DomainError(refusal(*args)) where domain(*args) is False."""
+    if domain is None:
+        return scalar
+
+    def py(*args: float) -> float:
+        if not domain(*args):
+            raise DomainError(refusal(*args))
+        return scalar(*args)
+
+    return py
+
+
+def _checked_np(array: Callable, domain: Callable | None, refusal: Callable | None) -> Callable:
+    """`array`, raising DomainError naming the first argument outside the domain."""
+    if domain is None:
+        return array
+
+    def np_(*args: np.ndarray) -> np.ndarray:
+        bad = ~np.asarray(domain(*args))
+        if bad.any():
+            raise DomainError(refusal(*(_first(a, bad) for a in args)))
+        return array(*args)
+
+    return np_
+
+
+def _first(x: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.broadcast_to(x, mask.shape)[mask].flat[0])
 
 
 # --- interval images (for random circuits' safe domains) ------------------------------------------
@@ -195,7 +285,7 @@ def _increasing(f: Callable) -> Callable:
 
 
 def _exp_bound(t: float) -> float:
-    return math.exp(t) if t <= 709.78 else math.inf
+    return math.exp(t) if t <= EXP_MAX_ARG else math.inf
 
 
 def _log_bound(t: float) -> float:
@@ -212,9 +302,12 @@ INPUT, CONST = 0, 1
 _rows: list[Primitive] = []
 
 
-def _def(name: str, arity: int, py: Callable, np_: Callable, vjp: Callable | None,
-         jvp: Callable | None, jnp: Callable, interval: Callable, smooth: bool = True) -> Primitive:
-    p = Primitive(name, len(_rows) + 2, arity, py, np_, vjp, jvp, jnp, interval, smooth)
+def _def(name: str, arity: int, scalar: Callable, array: Callable, vjp: Callable | None,
+         jvp: Callable | None, jnp: Callable, interval: Callable, smooth: bool = True,
+         domain: Callable | None = None, refusal: Callable | None = None) -> Primitive:
+    p = Primitive(name, len(_rows) + 2, arity, _checked_py(scalar, domain, refusal),
+                  _checked_np(array, domain, refusal), vjp, jvp, jnp, interval, smooth, scalar,
+                  domain)
     _rows.append(p)
     return p
 
@@ -235,11 +328,12 @@ MUL = _def("mul", 2, operator.mul, np.multiply,
            lambda jax: jax.numpy.multiply,
            _iv_mul)
 # d(x/y) = (dx - ans dy) / y; sharing q = g/y keeps Baur-Strassen's 3 mul/div per division.
-DIV = _def("div", 2, _py_div, _np_div,
+DIV = _def("div", 2, operator.truediv, np.divide,
            lambda g, ans, x, y: _div_vjp(g / y, ans),
            lambda ans, x, y, tx, ty: (tx - ans * ty) / y,
            lambda jax: jax.numpy.divide,
-           _iv_div)
+           _iv_div,
+           domain=_nonzero_divisor, refusal=lambda x, y: f"division by zero: {x!r} / 0.0")
 NEG = _def("neg", 1, operator.neg, np.negative,
            lambda g, ans, x: (-g,),
            lambda ans, x, tx: -tx,
@@ -255,38 +349,40 @@ COS = _def("cos", 1, math.cos, np.cos,
            lambda ans, x, tx: -(sin(x) * tx),
            lambda jax: jax.numpy.cos,
            _unit)
-EXP = _def("exp", 1, _py_exp, _np_exp,
+EXP = _def("exp", 1, math.exp, np.exp,
            lambda g, ans, x: (g * ans,),
            lambda ans, x, tx: ans * tx,
            lambda jax: jax.numpy.exp,
-           _increasing(_exp_bound))
-LOG = _def("log", 1, _py_log, _np_log,
+           _increasing(_exp_bound),
+           domain=_exp_finite, refusal=lambda x: f"exp overflows float64: exp({x!r}) > 1.8e308")
+LOG = _def("log", 1, math.log, np.log,
            lambda g, ans, x: (g / x,),
            lambda ans, x, tx: tx / x,
            lambda jax: jax.numpy.log,
-           _increasing(_log_bound))
+           _increasing(_log_bound),
+           domain=_positive, refusal=lambda x: f"log of a non-positive number: log({x!r})")
 # jax.nn.relu has derivative 0 at 0, as testbed's relu (jnp.maximum(x, 0) would give 0.5).
-RELU = _def("relu", 1, lambda x: x if x > 0.0 else 0.0, _np_relu,
+RELU = _def("relu", 1, _relu, _np_relu,
             lambda g, ans, x: (g * step(x),),
             lambda ans, x, tx: step(x) * tx,
             lambda jax: jax.nn.relu,
-            _increasing(lambda t: max(t, 0.0)),
+            _increasing(_relu),
             smooth=False)
-SIGMOID = _def("sigmoid", 1, _py_sigmoid, _np_sigmoid,
+SIGMOID = _def("sigmoid", 1, _sigmoid, _np_sigmoid,
                lambda g, ans, x: (g * (ans * (1.0 - ans)),),
                lambda ans, x, tx: ans * (1.0 - ans) * tx,
                lambda jax: jax.nn.sigmoid,
-               _increasing(_py_sigmoid))
+               _increasing(_sigmoid))
 TANH = _def("tanh", 1, math.tanh, np.tanh,
             lambda g, ans, x: (g * (1.0 - ans * ans),),
             lambda ans, x, tx: (1.0 - ans * ans) * tx,
             lambda jax: jax.numpy.tanh,
             _increasing(math.tanh))
-STEP = _def("step", 1, lambda x: 1.0 if x > 0.0 else 0.0, _np_step,
+STEP = _def("step", 1, _step, _np_step,
             lambda g, ans, x: (None,),
             None,  # None: the tangent of a step is identically zero
             lambda jax: lambda x: jax.numpy.where(x > 0.0, 1.0, 0.0),
-            _increasing(lambda t: 1.0 if t > 0.0 else 0.0),
+            _increasing(_step),
             smooth=False)
 
 

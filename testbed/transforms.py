@@ -5,13 +5,14 @@ Notation: f: R^l -> R^k is the circuit, J(x) its k x l Jacobian, N its size.
   value_and_grad(c,x) (f(x), grad f(x)): one forward and one reverse sweep, O(N + l)
   jvp(c, x, v)        (f(x), J(x) v): one forward sweep and one tangent sweep, O(N + l)
   vjp(c, x, u)        (f(x), u^T J(x)): one forward and one reverse sweep, O(N + l)
-  hvp(c, x, v)        (grad^2 f)(x) v = J_grad(x) v: forward mode through grad(c) (Pearlmutter's
-                      R-operator, forward-over-reverse), O(N + l)
+  hvp(c, x, v)        (grad^2 f)(x) v: the reverse sweep run on duals (value, tangent along v),
+                      forward over reverse fused (Pearlmutter's R-operator), O(N + l); the same
+                      numbers as forward mode through the circuit grad(c), which it never writes
   hessian(c, x)       the l x l Hessian from l HVPs, O(N l)
   jacfwd, jacrev      the k x l Jacobian from l jvps, or from k vjps; `jacobian` picks the cheaper
   fd_grad(c, x)       finite differences: l + 1 (forward) or 2 l (central) evaluations, O(N l)
-Every transform that computes numbers takes `executor="auto" | "sequential" | "vectorised"` and
-runs its sweeps through testbed.evaluate's forward, reverse and tangent, which pick the executor.
+Every transform that computes numbers takes `executor="auto" | "sequential" | "vectorised" |
+"compiled"` and runs its sweeps through testbed.evaluate's sweeps, which pick the executor.
 """
 
 from __future__ import annotations
@@ -110,7 +111,11 @@ def vjp(c: Circuit, x: object, u: object, executor: str = "auto") -> tuple:
                          f"{' per point' if batched else ''})")
     if not np.isfinite(U).all():
         raise NonFiniteError("u must be finite")
-    U = U.reshape(*want).T  # (k,) or (k, B)
+    return _forward_reverse(c, X, batched, U.reshape(*want).T, executor)  # U: (k,) or (k, B)
+
+
+def _forward_reverse(c: Circuit, X: np.ndarray, batched: bool, U: np.ndarray,
+                     executor: str) -> tuple:
     vals = E.forward(c, X, executor)
     g = E.reverse(c, vals, U, executor)[:c.l]
     return E.outputs_of(c, vals, batched), (g.T.copy() if batched else g.copy())
@@ -120,7 +125,7 @@ def value_and_grad(c: Circuit, x: object, executor: str = "auto") -> tuple:
     """(f(x), grad f(x)): one forward sweep, then one reverse sweep seeded with d f / d f = 1."""
     _scalar(c, "value_and_grad")
     X, batched = E.as_points(c, x)
-    return vjp(c, x, np.ones(X.shape[1]) if batched else np.ones(1), executor)
+    return _forward_reverse(c, X, batched, np.ones((1, *X.shape[1:])), executor)
 
 
 def jvp(c: Circuit, x: object, v: object, executor: str = "auto") -> tuple:
@@ -130,26 +135,37 @@ def jvp(c: Circuit, x: object, v: object, executor: str = "auto") -> tuple:
     V, _ = E.as_points(c, v, name="v")
     if V.shape != X.shape:
         raise ShapeError(f"v has shape {np.shape(v)}, x has shape {np.shape(x)}: they must match")
-    vals = E.forward(c, X, executor)
-    t = E.tangent(c, vals, V, executor)
+    vals, t = E.forward_tangent(c, X, V, executor)
     return E.outputs_of(c, vals, batched), E.outputs_of(c, t, batched)
 
 
+def _hvp_sweeps(c: Circuit, X: np.ndarray, V: np.ndarray, executor: str) -> np.ndarray:
+    """H v at each point: values and tangents forward, cotangents and their tangents backward,
+    seeded with d f / d f = 1 (tangent 0). Rows (l,) or (l, B)."""
+    vals, t = E.forward_tangent(c, X, V, executor)
+    seed = np.ones((1, *X.shape[1:]))
+    return E.reverse_tangent(c, vals, t, seed, np.zeros_like(seed), executor)[1][:c.l]
+
+
 def hvp(c: Circuit, x: object, v: object, executor: str = "auto") -> np.ndarray:
-    """(grad^2 f)(x) v = J_grad(x) v by forward mode through the gradient circuit: O(N + l), never
-    l-fold. `executor` runs the sweeps over the gradient circuit."""
+    """(grad^2 f)(x) v by forward over reverse, fused (`testbed.evaluate.reverse_tangent`): one
+    forward sweep of values and tangents, one reverse sweep of cotangents and their tangents,
+    O(N + l), never l-fold, and no gradient circuit written (`hvp_circuit(c)` is that circuit)."""
     _scalar(c, "hvp")
     X, batched = E.as_points(c, x)
-    Hv = np.asarray(jvp(grad(c), x, v, executor)[1], dtype=np.float64)
-    return Hv.reshape(X.shape[1], c.l) if batched else Hv.reshape(c.l)
+    V, _ = E.as_points(c, v, name="v")
+    if V.shape != X.shape:
+        raise ShapeError(f"v has shape {np.shape(v)}, x has shape {np.shape(x)}: they must match")
+    Hv = _hvp_sweeps(c, X, V, executor)
+    return Hv.T.copy() if batched else Hv.copy()
 
 
 def hessian(c: Circuit, x: object, executor: str = "auto") -> np.ndarray:
     """The l x l Hessian, column i = hvp(c, x, e_i): l HVPs in one batched sweep, O(N l)."""
     _scalar(c, "hessian")
     X = _one_point(c, x, "hessian")
-    H = np.asarray(jvp(grad(c), np.tile(X, (c.l, 1)), np.eye(c.l), executor)[1])  # row i is H e_i
-    return H.reshape(c.l, c.l).T.copy()
+    H = _hvp_sweeps(c, np.tile(X[:, None], (1, c.l)), np.eye(c.l), executor)  # column i is H e_i
+    return H.copy()
 
 
 def jacfwd(c: Circuit, x: object, executor: str = "auto") -> np.ndarray:
@@ -182,7 +198,6 @@ def jacobian(c: Circuit, x: object, executor: str = "auto") -> np.ndarray:
 
 
 _EPS = np.finfo(np.float64).eps
-_FD_CHUNK = 1 << 24  # slot values per batched evaluation (128 MB of float64)
 
 
 def fd_grad(c: Circuit, x: object, h: float | None = None, scheme: str = "forward",
@@ -209,21 +224,13 @@ def fd_grad(c: Circuit, x: object, h: float | None = None, scheme: str = "forwar
     if np.any(up == 0):
         raise TestbedError(f"step h={h!r} is below the spacing of float64 at x: x + h == x")
     down = X - (X - hs)
-    # evaluation points, made chunk by chunk: x itself (forward), then x + up_i e_i and, for the
-    # central scheme, x - down_i e_i; never an (l+1) x l matrix (O(l^2) memory at large l)
-    shifts = [(1.0, up)] if scheme == "forward" else [(1.0, up), (-1.0, down)]
-    chunk = max(1, _FD_CHUNK // (c.n_slots + c.l))
-    # f(x) through the batched executor too, like the shifted points: the same rounding on both sides
-    f0 = np.atleast_1d(E.evaluate(c, X[None, :], executor))[0] if scheme == "forward" else None
-    sides = []
-    for sign, step in shifts:
-        vals = []
-        for s in range(0, c.l, chunk):
-            idx = np.arange(s, min(c.l, s + chunk))
-            pts = np.tile(X, (len(idx), 1))
-            pts[np.arange(len(idx)), idx] += sign * step[idx]
-            vals.append(np.atleast_1d(E.evaluate(c, pts, executor)))
-        sides.append(np.concatenate(vals))
+    # the evaluation points: x itself (forward), then x + up_i e_i and, for the central scheme,
+    # x - down_i e_i (added as -down_i: x + (-d) is x - d exactly)
+    cols = np.arange(c.l)
     if scheme == "forward":
-        return (sides[0] - f0) / up
-    return (sides[0] - sides[1]) / (up + down)
+        f = E.values_at_steps(c, X, np.concatenate([[-1], cols]),
+                              np.concatenate([[0.0], up]), executor)
+        return (f[1:] - f[0]) / up
+    f = E.values_at_steps(c, X, np.concatenate([cols, cols]), np.concatenate([up, -down]),
+                          executor)
+    return (f[:c.l] - f[c.l:]) / (up + down)

@@ -3,6 +3,16 @@
 import numpy as np
 
 RTOL = 1e-10  # AD against AD in float64
+#: the executors every derivative path is checked on
+EXECUTORS = ("sequential", "vectorised", "compiled")
+
+
+def bits_equal(ours, theirs) -> bool:
+    """Same shape and the same float64 bit patterns (so -0.0 differs from 0.0): for paths that
+    compute the same operations in the same order."""
+    a = np.atleast_1d(np.asarray(ours, dtype=np.float64))
+    b = np.atleast_1d(np.asarray(theirs, dtype=np.float64))
+    return a.shape == b.shape and bool(np.array_equal(a.view(np.int64), b.view(np.int64)))
 
 
 def scale_of(*circuits_and_points) -> float:

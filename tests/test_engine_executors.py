@@ -1,24 +1,23 @@
-"""The two executors: choosing one, their agreement on wide circuits, and counting what they run.
+"""The executors: choosing one, their agreement on wide circuits, and counting what they run.
 
-The JAX cross-validation of every transform on both executors is in test_engine_jax.py; here the
-executors are compared with each other on the wide circuits where "auto" picks the vectorised one,
-and `testbed.evaluate.counting()` is checked against counts read off the circuit's structure.
+The JAX cross-validation of every transform on every executor is in test_engine_jax.py, the
+compiled executor against the sequential one bit for bit in test_engine_compiled.py; here the
+numpy executors are compared with each other on the wide circuits where "auto" (without numba)
+picks the vectorised one, and `testbed.evaluate.counting()` is checked against counts read off the
+circuit's structure on all three.
 """
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from support import assert_close
+from support import EXECUTORS, assert_close
 
 import testbed
 from testbed import primitives as P
-from testbed.evaluate import counting, executor_of
+from testbed.evaluate import counting, executor_of, numpy_executor_of
 from testbed.random_circuits import DEFAULT_OPS, random_circuit
 from testbed.strategies import circuits_with_points
-
-EXECUTORS = ("sequential", "vectorised")
-
 
 # --- choosing --------------------------------------------------------------------------------------
 
@@ -37,7 +36,7 @@ def test_unknown_executor_is_refused_by_every_transform(bad):
             call(bad)
 
 
-def test_auto_picks_by_group_size_and_either_executor_runs_anywhere():
+def test_auto_without_numba_picks_by_group_size_and_every_executor_runs_anywhere(monkeypatch):
     # a chain (one node per level) and a tree sum of 512 products (512 nodes on each of its first levels)
     def chain(x):
         v = x[0]
@@ -52,13 +51,18 @@ def test_auto_picks_by_group_size_and_either_executor_runs_anywhere():
         return terms[0]
 
     deep, wide = testbed.trace(chain, 2), testbed.trace(tree, 2)
+    assert executor_of(deep) == executor_of(wide) == "compiled"  # numba is a dependency
+    monkeypatch.setattr(testbed.evaluate, "_NUMBA", [False])  # as if it were not installed
     assert executor_of(deep) == "sequential" and executor_of(wide) == "vectorised"
+    monkeypatch.undo()
     x = np.array([0.4, -0.3])
     for c in (deep, wide):
         seq = testbed.value_and_grad(c, x, executor="sequential")
-        vec = testbed.value_and_grad(c, x, executor="vectorised")
-        assert_close(vec[0], seq[0], 1.0, rtol=1e-14, what="value")
-        assert_close(vec[1], seq[1], max(1.0, np.abs(seq[1]).max()), rtol=1e-14, what="grad")
+        for other in ("vectorised", "compiled"):
+            vec = testbed.value_and_grad(c, x, executor=other)
+            assert_close(vec[0], seq[0], 1.0, rtol=1e-14, what=f"value, {other}")
+            assert_close(vec[1], seq[1], max(1.0, np.abs(seq[1]).max()), rtol=1e-14,
+                         what=f"grad, {other}")
 
 
 # --- agreement on wide circuits --------------------------------------------------------------------
@@ -76,7 +80,7 @@ def wide_circuits(draw):
     seed = draw(st.integers(0, 2**32 - 1))
     c = random_circuit(np.random.default_rng(seed), draw(st.integers(1000, 2000)), l, "wide",
                        ops=tuple(ops))
-    assume(executor_of(c) == "vectorised")
+    assume(numpy_executor_of(c) == "vectorised")
     rng = np.random.default_rng(seed + 1)
     B = draw(st.integers(1, 3))
     return c, rng.uniform(-2, 2, l), rng.uniform(-2, 2, (B, l)), rng.uniform(-1, 1, (B, l))
@@ -112,7 +116,7 @@ def test_executors_agree_on_wide_circuits(cxXV):
     c, x, X, V = cxXV
     ops = c.op[c.op > P.CONST]
     groups = len({(int(lv), int(o)) for lv, o in zip(c.level[c.op > P.CONST], ops, strict=True)})
-    assert ops.size / groups >= 16 and executor_of(c) == "vectorised"
+    assert ops.size / groups >= 16 and numpy_executor_of(c) == "vectorised"
     G = testbed.grad(c)
     for pts, dirs in ((x, V[0]), (X, V)):
         try:
@@ -135,7 +139,9 @@ def test_executors_agree_on_wide_circuits(cxXV):
         _agree(vec["vg"][1], seq["vg"][1], sR, "grad")
         _agree(vec["jvp"][1], seq["jvp"][1], max(s, sT), "jvp")
         _agree(vec["vjp"][1], seq["vjp"][1], sR, "vjp")
-        _agree(vec["hvp"], seq["hvp"], max(sG, _tangent_scale(G, pts, dirs)), "hvp")
+        # the fused HVP sums the tangents of the cotangents as the reverse sweep sums these: the
+        # same reordering, so the same factor on the largest magnitude (of G's values and tangents)
+        _agree(vec["hvp"], seq["hvp"], max(sG, _tangent_scale(G, pts, dirs)) * _fan_out(c), "hvp")
 
 
 # --- counting what ran -----------------------------------------------------------------------------
@@ -179,8 +185,9 @@ def test_counting_matches_the_circuit_structure(executor, cxv, B, scheme):
     X, V = np.tile(x, (B, 1)), np.tile(v, (B, 1))
     s = _structure(c)
     with_rule = {n: m for n, m in s.items() if P.TABLE[n].jvp is not None}
-    # sequential: only the live slots run their reverse rule; vectorised: every group, dense
-    rev = _live(c) if executor == "sequential" else s
+    # sequential and compiled: only the live slots run their reverse rule; vectorised: every
+    # group, dense
+    rev = s if executor == "vectorised" else _live(c)
 
     with counting() as k:  # a jvp: forward and tangent sweep over every node, B points
         testbed.jvp(c, X, V, executor=executor)
@@ -204,10 +211,10 @@ def test_counting_matches_the_circuit_structure(executor, cxv, B, scheme):
     with counting() as k_hess:
         testbed.hessian(c, x, executor=executor)
     assert k_hess == {key: c.l * n for key, n in k_hvp.items()}
-    # an HVP is a jvp over the gradient circuit: its forward and tangent sweep, nothing else
-    sG = _structure(testbed.grad(c))
-    with_rule = {n: m for n, m in sG.items() if P.TABLE[n].jvp is not None}
-    assert k_hvp == {**_keyed("forward", sG), **_keyed("tangent", with_rule)}
+    # an HVP is forward over reverse, fused: the forward and tangent sweeps over c, then every
+    # reverse rule run (the live ones) together with its tangent, nothing else
+    assert k_hvp == {**_keyed("forward", s), **_keyed("tangent", with_rule),
+                     **_keyed("reverse", rev), **_keyed("reverse_tangent", rev)}
 
 
 def test_counting_blocks_nest_and_close():

@@ -8,6 +8,7 @@ transform given something other than a Circuit raises a TypeError naming the exp
 
 import numpy as np
 import pytest
+from support import EXECUTORS
 
 import testbed
 
@@ -97,9 +98,9 @@ def test_transforms_and_op_counts_name_the_expected_type(not_a_circuit):
             call()
 
 
-@pytest.mark.parametrize("executor", ["sequential", "vectorised"])
+@pytest.mark.parametrize("executor", EXECUTORS)
 @pytest.mark.parametrize("batched", [False, True])
-def test_domain_and_overflow_errors_name_the_node_on_both_executors(executor, batched):
+def test_domain_and_overflow_errors_name_the_node_on_every_executor(executor, batched):
     def at(x):
         return np.tile(x, (3, 1)) if batched else np.asarray(x)
 

@@ -5,6 +5,7 @@ import jaxref
 import numpy as np
 import pytest
 from hypothesis import given
+from support import EXECUTORS as ALL_EXECUTORS
 from support import assert_close, scale_of
 
 import testbed
@@ -13,7 +14,7 @@ from testbed.costs import op_counts, total
 from testbed.evaluate import reverse_seq
 from testbed.strategies import circuits, circuits_with_points
 
-EXECUTORS = pytest.mark.parametrize("executor", ["sequential", "vectorised"])
+EXECUTORS = pytest.mark.parametrize("executor", ALL_EXECUTORS)
 
 
 @EXECUTORS

@@ -2,9 +2,9 @@
 
 The same circuit is handed to JAX twice: literally, node by node (testbed.to_jax, eager), and as a
 program for one compiled interpreter (tests/jaxref.py) that makes 200 examples per property cheap.
-Every property runs on both executors ("sequential" and "vectorised", forced: the random circuits
-are too small for "auto" to pick the vectorised one), at one point x and at a batch of points
-whose first row is x.
+Every property runs on all three executors ("sequential", "vectorised" and "compiled", forced:
+without numba the random circuits are too small for "auto" to pick the vectorised one), at one
+point x and at a batch of points whose first row is x.
 """
 
 import jax
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from support import EXECUTORS as ALL_EXECUTORS
 from support import assert_close, scale_of
 
 import testbed
@@ -22,7 +23,7 @@ from testbed.strategies import circuits, directions, points
 
 jax.config.update("jax_enable_x64", True)
 
-EXECUTORS = pytest.mark.parametrize("executor", ["sequential", "vectorised"])
+EXECUTORS = pytest.mark.parametrize("executor", ALL_EXECUTORS)
 
 
 @st.composite
@@ -65,11 +66,11 @@ def test_value_and_grad_match_literal_to_jax(cXVU):
     literal = np.asarray(f(jnp.asarray(x)))
     s = scale_of((c, x))
     assert_close(jaxref.value(c, x), literal, s, what="interpreter vs literal")
-    for executor in ("sequential", "vectorised"):
+    for executor in ALL_EXECUTORS:
         assert_close(evaluate(c, x, executor), literal, s, what=f"value, {executor}")
     if c.n_outputs == 1:
         theirs = np.asarray(jax.grad(f)(jnp.asarray(x)))
-        for executor in ("sequential", "vectorised"):
+        for executor in ALL_EXECUTORS:
             assert_close(testbed.value_and_grad(c, x, executor)[1], theirs,
                          scale_of((testbed.grad(c), x)), what=f"grad vs literal jax.grad, {executor}")
 
