@@ -22,7 +22,7 @@ from .errors import (
     TraceError,
 )
 from .jax_bridge import to_jax
-from .primitives import OPS, cos, exp, log, relu, sigmoid, sin, step, tanh
+from .primitives import OPS, cos, dsigmoid, exp, log, relu, sech2, sigmoid, sin, step, tanh
 from .transforms import (
     fd_grad,
     grad,
@@ -41,10 +41,10 @@ from .transforms import (
 __all__ = [
     "OPS", "Circuit", "curvature", "CircuitError", "DomainError", "GradientCheckError", "NonFiniteError",
     "ShapeError", "TestbedError", "TraceError", "Tracer", "check_grads", "cos",
-    "draw", "draw_backprop", "draw_grad", "draw_sweep", "exp", "fd_grad",
+    "draw", "draw_backprop", "draw_grad", "draw_sweep", "dsigmoid", "exp", "fd_grad",
     "from_nodes", "grad", "hessian", "hvp", "hvp_circuit", "jacfwd", "jacobian", "jacrev", "jvp",
     "jvp_circuit", "log", "op_counts",
-    "relu", "sigmoid", "sin", "step", "tanh", "to_dot", "to_jax", "trace", "value_and_grad", "vjp",
+    "relu", "sech2", "sigmoid", "sin", "step", "tanh", "to_dot", "to_jax", "trace", "value_and_grad", "vjp",
 ]
 __version__ = "0.1.0"
 

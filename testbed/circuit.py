@@ -35,15 +35,25 @@ class Circuit:
 
     def __init__(self, l: int, op: np.ndarray, a0: np.ndarray, a1: np.ndarray,
                  consts: np.ndarray, outputs: Sequence[int], level: np.ndarray | None = None):
-        self.l = int(l)
-        self.op = np.asarray(op, dtype=np.int8)
-        self.a0 = np.asarray(a0, dtype=np.int64)
-        self.a1 = np.asarray(a1, dtype=np.int64)
-        self.consts = np.asarray(consts, dtype=np.float64)
-        self.outputs = np.asarray(outputs, dtype=np.int64).reshape(-1)
+        # Immutable: the arrays are the circuit's own copies, read-only, and its attributes cannot
+        # be rebound, so the plans and the gradient circuit cached in _cache can never go stale.
+        set_ = object.__setattr__
+        set_(self, "l", int(l))
+        set_(self, "op", _frozen(op, np.int8))
+        set_(self, "a0", _frozen(a0, np.int64))
+        set_(self, "a1", _frozen(a1, np.int64))
+        set_(self, "consts", _frozen(consts, np.float64))
+        set_(self, "outputs", _frozen(np.reshape(outputs, -1), np.int64))
         _validate(self)
-        self.level = _levels(self) if level is None else np.asarray(level, dtype=np.int64)
-        self._cache: dict = {}  # evaluation plans, the gradient circuit: derived, never mutated
+        set_(self, "level", _frozen(_levels(self) if level is None else level, np.int64))
+        set_(self, "_cache", {})  # evaluation plans, the gradient circuit: derived, never mutated
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Circuit is immutable: its {name!r} cannot be set (build a new "
+                             f"circuit, e.g. with testbed.Circuit(l, op, a0, a1, consts, outputs))")
+
+    def __delattr__(self, name: str) -> None:
+        self.__setattr__(name, None)
 
     # --- shape -------------------------------------------------------------------------------------
     @property
@@ -153,6 +163,13 @@ class Circuit:
 
     def __repr__(self) -> str:
         return self.pretty(max_lines=_MAX_REPR_LINES)
+
+
+def _frozen(a: object, dtype: type) -> np.ndarray:
+    """A read-only copy of a as a C-ordered array of dtype."""
+    out = np.array(a, dtype=dtype, order="C", copy=True)
+    out.setflags(write=False)
+    return out
 
 
 def _validate(c: Circuit) -> None:

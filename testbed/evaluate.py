@@ -277,7 +277,7 @@ def values_at_steps(c: Circuit, x: np.ndarray, cols: np.ndarray, deltas: np.ndar
     if ex == "compiled":
         op, a0, a1, consts, outputs = _arrays(c)
         out = np.empty(P_)
-        status = K.run("fd_values", op, a0, a1, consts, c.l, np.ascontiguousarray(x),
+        status = K.run("fd_values", op, a0, a1, consts, c.l, np.array(x, dtype=np.float64),
                        np.ascontiguousarray(cols, dtype=np.int64),
                        np.ascontiguousarray(deltas, dtype=np.float64), np.empty(c.n_slots), out,
                        int(outputs[0]))
@@ -373,7 +373,9 @@ def _arrays(c: Circuit) -> tuple:
 def _columns(A: np.ndarray, rows: int, B: int) -> np.ndarray:
     """A of shape (rows,) or (rows, B) as the kernels take it: C-ordered float64, (rows,) for one
     point (the flat kernels), (rows, B) for more."""
-    return np.ascontiguousarray(A.reshape(rows) if B == 1 else A.reshape(rows, B), dtype=np.float64)
+    out = np.ascontiguousarray(A.reshape(rows) if B == 1 else A.reshape(rows, B), dtype=np.float64)
+    # writable, always: a read-only array is another type to numba (another compilation)
+    return out if out.flags.writeable else out.copy()
 
 
 def _kernel(name: str, B: int) -> str:

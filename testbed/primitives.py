@@ -29,6 +29,14 @@ sweep needs (testbed.evaluate.reverse_tangent); no second-order rule is written 
 
 `step` (the Heaviside function, step(x) = 1 if x > 0 else 0) is not among the notes' primitives: it
 is relu's derivative, needed so that relu' is itself a circuit. relu'(0) = 0, as `jax.nn.relu`.
+Nor are `dsigmoid` and `sech2`, the derivatives of sigmoid and tanh:
+    sigmoid'(x) = sigmoid(x) sigmoid(-x) = e / (1 + e)^2,       e = exp(-|x|)
+    tanh'(x)    = sech(x)^2             = 4 e / (1 + e)^2,      e = exp(-2 |x|)
+computed without the cancellation of the textbook forms s (1 - s) and 1 - tanh^2, which are
+exactly 0 once s or tanh rounds to 1 (|x| > 37 and > 19): a saturated unit's gradient is the
+vanishing-gradient story itself, so it is computed to full relative precision, 3.7e-44 at
+sigmoid'(100) and 5.5e-87 at tanh'(100) (JAX's own rules give 0 there). Their own derivatives are
+cancellation-free too: dsigmoid' = dsigmoid(x) tanh(-x/2), sech2' = -2 sech2(x) tanh(x).
 """
 
 from __future__ import annotations
@@ -122,6 +130,16 @@ def step(x: object) -> object:
     return _apply(STEP, x)
 
 
+def dsigmoid(x: object) -> object:
+    """sigmoid'(x) = sigmoid(x) sigmoid(-x), without cancellation for any finite x."""
+    return _apply(DSIGMOID, x)
+
+
+def sech2(x: object) -> object:
+    """tanh'(x) = sech(x)^2 = 1 - tanh(x)^2, without cancellation for any finite x."""
+    return _apply(SECH2, x)
+
+
 # --- dual numbers: forward mode through the rules themselves ---------------------------------------
 
 
@@ -201,6 +219,18 @@ def _step(x: float) -> float:
     return 1.0 if x > 0.0 else 0.0
 
 
+def _dsigmoid(x: float) -> float:
+    # sigmoid(x) sigmoid(-x) = e / (1 + e)^2 with e = exp(-|x|) <= 1: no overflow, no cancellation
+    e = math.exp(-abs(x))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+def _sech2(x: float) -> float:
+    # 4 e / (1 + e)^2 with e = exp(-2 |x|); |x| capped at 400 (e is 0 from 373 on) so 2|x| is finite
+    e = math.exp(-2.0 * min(abs(x), 400.0))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
 # --- implementations on arrays ---------------------------------------------------------------------
 
 
@@ -215,6 +245,16 @@ def _np_relu(x: np.ndarray) -> np.ndarray:
 
 def _np_step(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0.0, 1.0, 0.0)
+
+
+def _np_dsigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+def _np_sech2(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-2.0 * np.minimum(np.abs(x), 400.0))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
 
 
 # --- domains: where a primitive is defined, and the words for where it is not -----------------------
@@ -296,6 +336,15 @@ def _unit(a: tuple) -> tuple[float, float]:
     return -1.0, 1.0
 
 
+def _even_peaked(f: Callable) -> Callable:
+    """The interval rule of an even f that decreases in |x|: largest at the point nearest 0."""
+    def rule(a: tuple) -> tuple[float, float]:
+        near = 0.0 if a[0] <= 0.0 <= a[1] else min(abs(a[0]), abs(a[1]))
+        return f(max(abs(a[0]), abs(a[1]))), f(near)
+
+    return rule
+
+
 # --- the table -------------------------------------------------------------------------------------
 # Opcodes 0 and 1 are the non-operations of a circuit: its inputs and its constants.
 INPUT, CONST = 0, 1
@@ -368,14 +417,15 @@ RELU = _def("relu", 1, _relu, _np_relu,
             lambda jax: jax.nn.relu,
             _increasing(_relu),
             smooth=False)
+# sigmoid' and tanh' are the internal primitives below (no cancellation where the units saturate)
 SIGMOID = _def("sigmoid", 1, _sigmoid, _np_sigmoid,
-               lambda g, ans, x: (g * (ans * (1.0 - ans)),),
-               lambda ans, x, tx: ans * (1.0 - ans) * tx,
+               lambda g, ans, x: (g * dsigmoid(x),),
+               lambda ans, x, tx: dsigmoid(x) * tx,
                lambda jax: jax.nn.sigmoid,
                _increasing(_sigmoid))
 TANH = _def("tanh", 1, math.tanh, np.tanh,
-            lambda g, ans, x: (g * (1.0 - ans * ans),),
-            lambda ans, x, tx: (1.0 - ans * ans) * tx,
+            lambda g, ans, x: (g * sech2(x),),
+            lambda ans, x, tx: sech2(x) * tx,
             lambda jax: jax.numpy.tanh,
             _increasing(math.tanh))
 STEP = _def("step", 1, _step, _np_step,
@@ -384,6 +434,28 @@ STEP = _def("step", 1, _step, _np_step,
             lambda jax: lambda x: jax.numpy.where(x > 0.0, 1.0, 0.0),
             _increasing(_step),
             smooth=False)
+# d/dx sigmoid(x) sigmoid(-x) = sigmoid'(x) (sigmoid(-x) - sigmoid(x)) = dsigmoid(x) tanh(-x / 2)
+DSIGMOID = _def("dsigmoid", 1, _dsigmoid, _np_dsigmoid,
+                lambda g, ans, x: (g * (ans * tanh(x * -0.5)),),
+                lambda ans, x, tx: ans * tanh(x * -0.5) * tx,
+                lambda jax: lambda x: _jnp_dsigmoid(jax, x),
+                _even_peaked(_dsigmoid))
+# d/dx sech(x)^2 = -2 sech(x)^2 tanh(x)
+SECH2 = _def("sech2", 1, _sech2, _np_sech2,
+             lambda g, ans, x: (g * (ans * (tanh(x) * -2.0)),),
+             lambda ans, x, tx: ans * (tanh(x) * -2.0) * tx,
+             lambda jax: lambda x: _jnp_sech2(jax, x),
+             _even_peaked(_sech2))
+
+
+def _jnp_dsigmoid(jax: object, x: object) -> object:
+    e = jax.numpy.exp(-jax.numpy.abs(x))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+def _jnp_sech2(jax: object, x: object) -> object:
+    e = jax.numpy.exp(-2.0 * jax.numpy.minimum(jax.numpy.abs(x), 400.0))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
 
 
 def _div_vjp(q: object, ans: object) -> tuple:
@@ -394,7 +466,8 @@ TABLE: dict[str, Primitive] = {p.name: p for p in _rows}
 BY_CODE: list[Primitive | None] = [None, None, *_rows]
 NAMES: list[str] = ["input", "const", *(p.name for p in _rows)]
 OPS: tuple[str, ...] = tuple(TABLE)
-#: The primitives of the lecture notes (plus neg and tanh); `step` is internal to derivatives.
+#: The primitives of the lecture notes (plus neg and tanh); `step`, `dsigmoid` and `sech2` are
+#: internal to derivatives.
 NOTES_OPS: tuple[str, ...] = ("add", "sub", "mul", "div", "cos", "sin", "exp", "log", "relu",
                               "sigmoid")
 

@@ -56,8 +56,9 @@ def grad(c: Circuit) -> Circuit:
     """The gradient circuit: l outputs, d f / d x_i, computing f along the way.
 
     Built by running the reverse sweep on tracers, so it is made of the same primitives and can be
-    differentiated again. Its size is at most 5 N + 1: each live node adds its rule (at most 3 ops)
-    and at most arity - 1 accumulating additions beyond the first contribution to each slot.
+    differentiated again. Its size is at most 5 N + 1: each live node adds its rule (at most 3 ops
+    for a binary primitive, 4 for a unary one) and at most arity - 1 accumulating additions beyond
+    the first contribution to each slot, so at most 4 per node besides the node itself.
     """
     _scalar(c, "grad")
     if "grad" not in c._cache:

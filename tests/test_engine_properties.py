@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from support import assert_close
 
 import testbed
+from testbed import primitives as P
 from testbed.costs import JVP_COST, VJP_COST, muldiv, op_counts, total
 from testbed.random_circuits import random_circuit
 from testbed.strategies import SMOOTH_OPS, circuits, circuits_with_points, points
@@ -29,9 +30,9 @@ def test_baur_strassen_three_muldivs(c):
 
 
 @given(circuits(max_nodes=24))
-def test_hvp_ops_at_most_four_times_gradient_circuit(c):
-    # forward mode over the gradient circuit: each node adds its tangent rule (<= 3 ops)
-    assert total(op_counts(c, "hvp")) <= 4 * testbed.grad(c).size
+def test_hvp_ops_at_most_five_times_gradient_circuit(c):
+    # forward mode over the gradient circuit: each node adds its tangent rule (<= 4 ops)
+    assert total(op_counts(c, "hvp")) <= 5 * testbed.grad(c).size
 
 
 @given(circuits(max_nodes=20, max_outputs=2))
@@ -51,9 +52,13 @@ def test_rule_costs_per_primitive():
     # the table the bounds rest on (measured by tracing each rule, printed in the benchmark)
     vjp = {k: total(v) for k, v in VJP_COST.items()}
     jvp = {k: total(v) for k, v in JVP_COST.items()}
-    assert max(vjp.values()) == 3 and vjp["add"] == 0 and vjp["step"] == 0
+    # the grad bound 5 N + 1 needs rule + arity - 1 <= 4: unary rules <= 4 ops, binary <= 3
+    for name, ops in vjp.items():
+        assert ops + P.TABLE[name].arity - 1 <= 4, name
+    assert vjp["add"] == 0 and vjp["step"] == 0 and vjp["sigmoid"] == vjp["tanh"] == 2
     assert muldiv(VJP_COST["mul"]) == 2 and muldiv(VJP_COST["div"]) == 2
-    assert max(jvp.values()) == 3 and jvp["step"] == 0
+    # the hvp bound 5 |grad(c)| needs every tangent rule <= 4 ops (dsigmoid and sech2: 4)
+    assert max(jvp.values()) == 4 and jvp["step"] == 0
 
 
 @given(circuits_with_points(max_outputs=3), st.integers(1, 5), st.randoms(use_true_random=False))

@@ -11,6 +11,9 @@ argument is ever taken).
     sigmoid:   sigma = 1 / (1 + e^-z)  sigma' = sigma (1 - sigma)   sigma'' = sigma' (1 - 2 sigma)
     tanh:      sigma = tanh z          sigma' = 1 - tanh^2 z        sigma'' = -2 tanh z sigma'
     identity:  sigma = z               sigma' = 1                   sigma'' = 0
+The derivatives are computed in forms without cancellation (sigma(z) sigma(-z), sech^2 z: see
+testbed.primitives), so that a saturated unit's sigma' keeps full relative precision: the
+textbook forms above are exactly 0 once sigma or tanh rounds to 1.
 """
 
 from __future__ import annotations
@@ -76,11 +79,8 @@ def _sigmoid(z: Array) -> Array:
     return np.where(z >= 0.0, inv, e * inv)
 
 
-def _sigmoid_d(z: Array) -> Array:
-    # sigma(z) sigma(-z) = e / (1 + e)^2
-    e = np.exp(-np.abs(z))
-    inv = 1.0 / (1.0 + e)
-    return e * inv * inv
+# sigma(z) sigma(-z) = e / (1 + e)^2: the engine's own sigmoid' (testbed.primitives.DSIGMOID)
+_sigmoid_d = primitives.DSIGMOID.np
 
 
 def _sigmoid_d2(z: Array) -> Array:
@@ -92,12 +92,9 @@ def _sigmoid_d2(z: Array) -> Array:
 
 
 # --- tanh -----------------------------------------------------------------------------------------
-def _tanh_d(z: Array) -> Array:
-    # 1 - tanh^2 z = sech^2 z = 4 e / (1 + e)^2 with e = exp(-2|z|): no cancellation, no overflow.
-    # |z| is capped at 400 (e underflows to 0 from 373 on anyway) so that 2|z| cannot overflow.
-    e = np.exp(-2.0 * np.minimum(np.abs(z), 400.0))
-    inv = 1.0 / (1.0 + e)
-    return 4.0 * e * inv * inv
+# 1 - tanh^2 z = sech^2 z = 4 e / (1 + e)^2 with e = exp(-2|z|): no cancellation, no overflow;
+# the engine's own tanh' (testbed.primitives.SECH2)
+_tanh_d = primitives.SECH2.np
 
 
 def _tanh_d2(z: Array) -> Array:
