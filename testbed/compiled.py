@@ -322,11 +322,9 @@ def _fd_src() -> list[str]:
 
 def _passes() -> list[str]:
     """Which arguments each opcode's vjp rule passes a cotangent to (a None it returns: none)."""
-    flags = [[False, False] for _ in P.BY_CODE]
+    flags = [(False, False)] * len(P.BY_CODE)
     for prim in P.BY_CODE[P.CONST + 1:]:
-        _, outs, _ = emit_rule(prim.vjp, ["g", "ans", *_arg_names(prim)], "p")
-        for pos, out in enumerate(outs):
-            flags[prim.code][pos] = out is not None
+        flags[prim.code] = (*P.passes(prim), False)[:2]
     return [f"_PASS_J = np.array({[f[0] for f in flags]})",
             f"_PASS_K = np.array({[f[1] for f in flags]})"]
 

@@ -17,6 +17,7 @@ import numpy as np
 from . import primitives as P
 from .circuit import Circuit, Tracer, _Builder
 from .errors import TestbedError
+from .evaluate import reverse_plan
 
 MODES = ("forward", "grad", "vjp", "jvp", "hvp", "hessian", "jacfwd", "jacrev", "jacobian",
          "fd_forward", "fd_central")
@@ -29,14 +30,10 @@ def _trace_rule(rule: object, n_args: int) -> tuple[Counter, tuple]:
     return Counter(P.NAMES[o] for o in b.op[n_args:] if o > P.CONST), out
 
 
-_VJP_TRACED = {p.name: _trace_rule(p.vjp, 2 + p.arity) for p in P.TABLE.values()}
 #: ops written by each primitive's reverse rule (g, ans, *args) and forward rule (ans, *args, *t)
-VJP_COST: dict[str, Counter] = {name: cost for name, (cost, _) in _VJP_TRACED.items()}
+VJP_COST: dict[str, Counter] = {p.name: _trace_rule(p.vjp, 2 + p.arity)[0] for p in P.TABLE.values()}
 JVP_COST: dict[str, Counter] = {
     p.name: _trace_rule(p.jvp, 1 + 2 * p.arity)[0] if p.jvp else Counter() for p in P.TABLE.values()}
-#: which arguments each primitive's reverse rule passes a cotangent to (a None it returns: none)
-VJP_PASSES: dict[str, tuple[bool, ...]] = {
-    name: tuple(a is not None for a in out) for name, (_, out) in _VJP_TRACED.items()}
 
 
 def _scale(counts: dict, k: int) -> Counter:
@@ -47,27 +44,18 @@ def grad_counts(c: Circuit) -> Counter:
     """Forward ops + the rule of every live slot + one add per extra contribution to a slot.
 
     Live: reached by a cotangent from the outputs (constants take none, and a rule that returns
-    None for an argument passes it none).
+    None for an argument passes it none): `testbed.evaluate.reverse_plan`, the structure the
+    reverse sweeps run. A slot that receives k contributions (outputs counting one each) costs
+    k - 1 additions.
     """
-    n, l = c.n_slots, c.l
-    op, A0, A1 = c.op.tolist(), c.a0.tolist(), c.a1.tolist()
-    passes = {p.code: VJP_PASSES[p.name] for p in P.TABLE.values()}
-    received = [0] * n
-    for o in c.outputs.tolist():
-        received[o] += 1
-    live_codes = []
-    for i in range(n - 1, l - 1, -1):
-        if not received[i] or op[i] == P.CONST:
-            continue
-        live_codes.append(op[i])
-        for a, passed in zip((A0[i], A1[i]), passes[op[i]], strict=False):  # stops at the arity
-            if passed and a >= 0 and op[a] != P.CONST:
-                received[a] += 1
+    flags, live, _ = reverse_plan(c)
     total = Counter(c.counts())
-    codes, k = np.unique(np.array(live_codes, dtype=np.int64), return_counts=True)
-    for code, m in zip(codes.tolist(), k.tolist(), strict=True):
-        total.update(_scale(VJP_COST[P.NAMES[code]], m))
-    adds = sum(r - 1 for r in received if r > 1)
+    for code in np.flatnonzero(live).tolist():
+        total.update(_scale(VJP_COST[P.NAMES[code]], int(live[code])))
+    received = np.bincount(c.outputs, minlength=c.n_slots)
+    received += np.bincount(c.a0[(flags & 4) != 0], minlength=c.n_slots)
+    received += np.bincount(c.a1[(flags & 8) != 0], minlength=c.n_slots)
+    adds = int(np.maximum(received - 1, 0).sum())
     if adds:
         total["add"] += adds
     return +total

@@ -638,18 +638,47 @@ def _tangent_vec(c: Circuit, vals: np.ndarray, T: np.ndarray) -> np.ndarray:
 # --- the compiled reverse sweeps -------------------------------------------------------------------
 
 
-def _reverse_plan(c: Circuit) -> tuple:
-    """(flags, counts, dead): which slots a cotangent reaches, whose rules run and which arguments
-    they pass contributions to (bits 1, 2, 4, 8: see the reverse_plan kernel), from the structure
-    alone, once per circuit; counts[op] = the rules run, by opcode; dead = the slots no cotangent
-    reaches."""
+def reverse_plan(c: Circuit) -> tuple:
+    """(flags, counts, dead): the structure of the reverse sweep, the same at every point.
+
+    flags[i] bit 1: a cotangent reaches slot i (an output, or an argument a reached operation's
+    rule passes a contribution to); bit 2: slot i is a reached operation (its rule runs); bits 4
+    and 8: that rule passes a contribution to its first / second argument (the rule's output is
+    not None and the argument is not a constant). counts[op]: the rules run, by opcode; dead: the
+    slots no cotangent reaches. Made once per circuit, by a compiled kernel where numba is there
+    (the sequential loop below otherwise; the tests check that the two agree).
+    """
     if "reverse_plan" not in c._cache:
-        op, a0, a1, _, outputs = _arrays(c)
-        flags = np.zeros(c.n_slots, dtype=np.uint8)
-        counts = np.zeros(len(P.NAMES), dtype=np.int64)
-        K.run("reverse_plan", op, a0, a1, outputs, c.l, flags, counts)
+        if _has_numba():
+            op, a0, a1, _, outputs = _arrays(c)
+            flags = np.zeros(c.n_slots, dtype=np.uint8)
+            counts = np.zeros(len(P.NAMES), dtype=np.int64)
+            K.run("reverse_plan", op, a0, a1, outputs, c.l, flags, counts)
+        else:
+            flags, counts = _reverse_plan_seq(c)
         c._cache["reverse_plan"] = (flags, counts, np.flatnonzero(flags == 0))
     return c._cache["reverse_plan"]
+
+
+def _reverse_plan_seq(c: Circuit) -> tuple[np.ndarray, np.ndarray]:
+    """reverse_plan's flags and counts by a Python loop over the slots, from the last down."""
+    passes = {p.code: P.passes(p) for p in P.BY_CODE[P.CONST + 1:]}
+    op, A0, A1 = c.op.tolist(), c.a0.tolist(), c.a1.tolist()
+    flags = [0] * c.n_slots
+    counts = [0] * len(P.NAMES)
+    for o in c.outputs.tolist():
+        flags[o] = 1
+    for i in range(c.n_slots - 1, c.l - 1, -1):
+        if not flags[i] or op[i] == P.CONST:
+            continue
+        f = 3
+        counts[op[i]] += 1
+        for bit, a, passed in zip((4, 8), (A0[i], A1[i]), passes[op[i]], strict=False):
+            if passed and op[a] != P.CONST:
+                f |= bit
+                flags[a] |= 1
+        flags[i] = f
+    return np.array(flags, dtype=np.uint8), np.array(counts, dtype=np.int64)
 
 
 def _reverse_compiled(c: Circuit, vals: np.ndarray, U: np.ndarray, t: np.ndarray | None = None,
@@ -657,7 +686,7 @@ def _reverse_compiled(c: Circuit, vals: np.ndarray, U: np.ndarray, t: np.ndarray
     """The reverse kernel, or with t and dU the reverse_tangent kernel: (adj, d adj or None),
     shaped like vals. Slots no cotangent reaches get exact zeros, as on the other executors."""
     op, a0, a1, _, outputs = _arrays(c)
-    flags, counts, dead = _reverse_plan(c)
+    flags, counts, dead = reverse_plan(c)
     B = _batch(vals)
     V = _columns(vals, c.n_slots, B)
     adj = np.full(V.shape, -0.0)  # -0.0 + c is c: the first contribution is stored

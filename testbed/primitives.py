@@ -472,6 +472,12 @@ NOTES_OPS: tuple[str, ...] = ("add", "sub", "mul", "div", "cos", "sin", "exp", "
                               "sigmoid")
 
 
+def passes(prim: Primitive) -> tuple[bool, ...]:
+    """Which arguments prim's vjp rule passes a cotangent to (False where the rule returns None:
+    a contribution that is identically zero, such as step's)."""
+    return tuple(a is not None for a in prim.vjp(1.0, 1.0, *([1.0] * prim.arity)))
+
+
 def lookup(name: str, where: str = "") -> Primitive:
     """The table row for `name`, or a CircuitError naming the unknown primitive and where it was."""
     try:

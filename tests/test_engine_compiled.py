@@ -314,3 +314,11 @@ def test_million_node_chain_on_the_compiled_executor():
     for _ in range(n // 2):
         w = math.sin(w) + 0.1
     assert f == w
+
+
+@given(circuits(max_outputs=3, max_nodes=30, ops=ALL_OPS))
+def test_the_reverse_plan_kernel_equals_the_sequential_loop(c):
+    flags, counts, dead = E.reverse_plan(c)
+    seq_flags, seq_counts = E._reverse_plan_seq(c)
+    assert np.array_equal(flags, seq_flags) and np.array_equal(counts, seq_counts)
+    assert np.array_equal(dead, np.flatnonzero(seq_flags == 0))
