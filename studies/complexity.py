@@ -97,8 +97,17 @@ def sci(n: float) -> str:
     return f"10^{k}" if abs(m - 1) < 1e-9 else f"{m:g} 10^{k}"
 
 
-# circuit sizes: 1-2-5 steps, denser from 10^5 on, where the wide family's slope is fitted
-SIZES_N = decades(100, 50_000) + [100_000, 150_000, 200_000, 300_000, 500_000, 700_000, 10**6]
+# circuit sizes: 1-2-5 steps to 10^6, then denser to 10^7, where the wide family's slope is fitted
+SIZES_N = decades(100, 10**6) + [2 * 10**6, 3 * 10**6, 5 * 10**6, 7 * 10**6, 10**7]
+# The wide family's fit range, fixed from the machine's caches before any timing: a wide node
+# reads two slots drawn from all earlier ones, so its sweeps are random reads over the value and
+# cotangent arrays (16 bytes per slot, 32 for the HVP's duals). Such a line bends while those
+# arrays leave the caches (L2 1 MiB per core, L3 8 MiB shared: lscpu), so the fit keeps to one
+# regime, the one where they exceed 8 x L3 (64 MiB: N_nominal >= 3 10^6, ~4 10^6 slots), and
+# nearly every read misses the last-level cache. Deep circuits read the last few slots: one regime
+# at every N.
+LLC_BYTES = 8 * 2**20
+WIDE_FIT_N = 3 * 10**6
 NET_WIDTH = 32
 
 
@@ -111,11 +120,12 @@ def _net_l_sweep(width: int) -> list[int]:
 FULL = {
     "N": {"wide": SIZES_N, "deep": SIZES_N}, "l_fixed": 10,
     "fd_N_max": 10**5,  # FD against N is no claim; at 10^6 one call takes 10-20 s
-    # jvp and hvp against N are no claim here (the hvp study fits hvp): timed up to this N only,
-    # which spares building the gradient circuits of 10^5-10^6 nodes twice
+    # jvp and hvp against N are no claim here (the hvp study fits hvp): timed up to this N only
     "hvp_N_max": 10**5,
     # FD against l' on one circuit of N_fixed_fd nodes and as many inputs: l'/N up to ~1
-    "N_fixed_fd": 5000, "l_fd": [1, 10, 100, 1000, 1500, 2000, 3000, 5000],
+    # l' = 1..N: with the compiled executor, fd_grad is l' + 1 forward passes from l' = 1 on, and
+    # its claim fits the time against the number of evaluations, l' + 1
+    "N_fixed_fd": 5000, "l_fd": [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
     # grad against l' on one circuit of N_fixed_grad nodes and as many inputs
     "N_fixed_grad": 10**5, "l_grad": [1, 10, 100, 1000, 3000, 10**4, 3 * 10**4, 10**5],
     "rational_N": [10**2, 10**3, 10**4, 10**5],
@@ -131,7 +141,7 @@ FULL = {
     # l' + 1 values: ~1 us per call against ~1 ns per value, so l' >= 1000; networks pay ~0.1 ms
     # of Python per call, negligible from ~10^6 ops (batch 256) on; network FD is a loop of
     # l' + 1 whole forward passes, linear from the first l' = 16
-    "fit": {"wide": 10**5, "deep": 10**4, "l_fd": 1000, "net_m": 256},
+    "fit": {"wide": WIDE_FIT_N, "deep": 10**4, "l_fd": 1, "net_m": 256},
 }
 QUICK = {
     "N": {"wide": [100, 10**4, 2 * 10**4, 3 * 10**4], "deep": [100, 1000, 2000, 3000]}, "l_fixed": 10,
@@ -233,11 +243,7 @@ def circuit_cell(p: dict, seed: int) -> dict:
     calls = {"forward": lambda: c(x), "grad": lambda: testbed.value_and_grad(c, x)}
     if p["jvp"]:
         calls["jvp"] = lambda: testbed.jvp(c, x, v)
-    if p["hvp"]:
-        with gc_paused():
-            t0 = time.perf_counter()
-            testbed.grad(c)  # hvp's first call builds and caches the gradient circuit: timed apart
-            row["wall_grad_circuit"] = time.perf_counter() - t0
+    if p["hvp"]:  # the fused forward-over-reverse sweep: no gradient circuit is built
         calls["hvp"] = lambda: testbed.hvp(c, x, v)
     # the l' sweep times forward differences only (its claim); central ones are counted and
     # timed on the N sweep
@@ -538,8 +544,9 @@ def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
     t["fit_grad"] = ((circ & (sweep == "N") & big) | (circ & (sweep == "l_grad"))
                      | (mlp & (sweep == "N") & (batch >= fit["net_m"])) | (mlp & (sweep == "l")))
     t["fit_fd"] = ((circ & (sweep == "l_fd") & (t["l"] >= fit["l_fd"])) | (mlp & (sweep == "l")))
+    t["fd_evals"] = np.where(sweep == "N", np.nan, t["l"] + 1)  # forward differences: l' + 1
     front = ["kind", "sweep", "family", "N_nominal", "l_nominal", "l_max", "attempt", "N", "l",
-             "depth", "executor", "width", "batch", "n_params", "fit_grad", "fit_fd"]
+             "fd_evals", "depth", "executor", "width", "batch", "n_params", "fit_grad", "fit_fd"]
     front = [c for c in front if c in t.columns]
     ops = sorted(c for c in t.columns if c.startswith(("ops_", "muldiv_", "counted_")))
     walls = [c for c in t.columns if c.startswith("wall_")]
@@ -580,8 +587,9 @@ def fits(table: pd.DataFrame) -> pd.DataFrame:
     for (kind, sweep, family), t in table.groupby(["kind", "sweep", "family"], sort=False):
         if kind == "rational" or sweep == "count":
             continue
-        x = "N" if sweep == "N" else "l"
         for method in METHODS:
+            # finite differences against their evaluations, l' + 1 (the theorem's count)
+            x = "N" if sweep == "N" else "fd_evals" if "fd_" in method else "l"
             if method == "jax_grad":
                 sel = t
             elif sweep == "l_fd" or "fd_" in method:
@@ -591,11 +599,12 @@ def fits(table: pd.DataFrame) -> pd.DataFrame:
             f = _fit(sel, x, method)
             if f["points"] == 0:
                 continue
-            fixed = sel["l" if x == "N" else "N"]
+            fixed = sel["N" if x != "N" else "l"]
+            ex = ",".join(sorted(sel["executor"].dropna().unique())) if "executor" in sel else ""
             rows.append({"kind": kind, "sweep": sweep, "family": family, "x": x, "method": method,
-                         "fixed": f"{fixed.min():.4g}..{fixed.max():.4g}", **f})
-    return pd.DataFrame(rows, columns=["kind", "sweep", "family", "x", "method", "fixed", "slope",
-                                       "lo", "hi", "points", "from", "to"])
+                         "fixed": f"{fixed.min():.4g}..{fixed.max():.4g}", "executors": ex, **f})
+    return pd.DataFrame(rows, columns=["kind", "sweep", "family", "x", "method", "fixed",
+                                       "executors", "slope", "lo", "hi", "points", "from", "to"])
 
 
 def _get(f: pd.DataFrame, kind: str, sweep: str, family: str, method: str) -> dict:
@@ -629,10 +638,20 @@ def _slope_claim(f: pd.DataFrame, cid: str, text: str, where: str, kind: str, sw
                  quick: bool) -> dict:
     g = _get(f, kind, sweep, family, method)
     r = _get(f, kind, sweep, family, f"{method}/forward")
-    x = "N" if sweep == "N" else "l'"
+    x = "N" if sweep == "N" else "l' + 1" if "fd_" in method else "l'"
     expected = f"95% CI of the slope inside [{tol[0]:g}, {tol[1]:g}]"
-    return claim(text, where, _describe(g, x, r) + f"; {fixed} {g['fixed']}", expected,
-                 id=cid, interval=(g["lo"], g["hi"]), tolerance=tol, quick_undecidable=quick)
+    return claim(text, where, _describe(g, x, r) + f"; {fixed} {g['fixed']}" + executor_text(
+        f, kind, sweep, family), expected, id=cid, interval=(g["lo"], g["hi"]), tolerance=tol,
+        quick_undecidable=quick)
+
+
+def executor_text(f: pd.DataFrame, kind: str, sweep: str, family: str) -> str:
+    """'; timed on the compiled executor': which executors the claim's rows ran on."""
+    if kind != "circuit" or "executors" not in f.columns:
+        return ""
+    r = f[(f["kind"] == kind) & (f["sweep"] == sweep) & (f["family"] == family)]
+    names = sorted({e for v in r["executors"] for e in str(v).split(",") if e})
+    return f"; timed on the {' and '.join(names)} executor" if names else ""
 
 
 def _ratio_claim(t: pd.DataFrame, cid: str, what: str, where: str, num: str, den: str,
@@ -730,8 +749,9 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
                                  "grad", SLOPE_ONE, "l =", quick))
     for family in ("wide", "deep"):
         rows.append(_slope_claim(f, f"fd-linear-in-l-{family}", f"circuits ({family}): "
-                                 "forward-difference time grows linearly in l' at fixed N (one "
-                                 "circuit, l' of its inputs free, l'/N up to ~1)", WHERE, "circuit",
+                                 "forward-difference time grows linearly in its l' + 1 "
+                                 "evaluations at fixed N (one circuit, l' = 1..N of its inputs "
+                                 "free)", WHERE, "circuit",
                                  "l_fd", family, "fd_forward", SLOPE_ONE, "N =", quick))
     for family in ("wide", "deep"):
         rows.append(_slope_claim(f, f"grad-flat-in-l-{family}", f"circuits ({family}): grad time "
@@ -760,8 +780,9 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
                              "fixed l (batch sweep)", WHERE_NN, "mlp", "N", "mlp", "grad",
                              SLOPE_ONE, "l =", quick))
     rows.append(_slope_claim(f, "net-fd-linear-in-l", "networks: forward-difference time grows "
-                             "linearly in l' at fixed N (one network and batch, FD over its first "
-                             "l' parameters)", WHERE_NN, "mlp", "l", "mlp", "fd_forward", SLOPE_ONE,
+                             "linearly in its l' + 1 evaluations at fixed N (one network and "
+                             "batch, FD over its first l' parameters)", WHERE_NN, "mlp", "l", "mlp",
+                             "fd_forward", SLOPE_ONE,
                              "N =", quick))
     rows.append(_slope_claim(f, "net-grad-flat-in-l", "networks: grad time is independent of l' at "
                              "fixed N (one network and batch, backprop for its first l' "
@@ -958,14 +979,18 @@ def _notes() -> str:
         "Random circuits (testbed.random_circuits, seeded; N is the real size c.size: domain "
         "repairs add ~40% to the nominal N of the wide family). N sweep: N_nominal = "
         f"{sci(min(SIZES_N))}..{sci(max(SIZES_N))} (1-2-5, denser above 10^5) at l = "
-        f"{f['l_fixed']}, timing forward and grad, and jvp, hvp (after `grad(c)` is built and "
-        f"cached: `wall_grad_circuit`; the `hvp` study fits it) and finite differences up to N = "
-        f"{sci(f['fd_N_max'])} (no claim here). l' sweeps: ONE circuit per family and sweep, "
+        f"{f['l_fixed']}, timing forward and grad, and jvp, hvp (the `hvp` study fits it) and "
+        f"finite differences up to N = {sci(f['fd_N_max'])} (no claim here). Every circuit is "
+        "timed on the compiled executor (numba kernels generated from the primitive table, bit "
+        "for bit the sequential executor's numbers; the `executor` column and NAME.json record "
+        "it). l' sweeps: ONE circuit per family and sweep, "
         "drawn with as many inputs as its nominal size, of which the first l' are free and the "
         "others held as constants at "
         "their values (`fix_inputs`: same operations, same point, only l' changes): finite "
         f"differences at N_nominal = {sci(f['N_fixed_fd'])}, l' = {min(f['l_fd'])}.."
-        f"{sci(max(f['l_fd']))} (forward differences; central ones are counted and timed on the "
+        f"{sci(max(f['l_fd']))}, fitted against the l' + 1 evaluations they run (the theorem's "
+        "count; `fd_evals`) from l' = 1 on (forward differences; central ones are counted and "
+        "timed on the "
         f"N sweep wherever 2 l N <= {FD_MAX_OPS['central']:.1e}), and grad at N_nominal = "
         f"{sci(f['N_fixed_grad'])}, l' = "
         f"{min(f['l_grad'])}..{sci(max(f['l_grad']))}: l'/N reaches ~1 in both. FD operation "
@@ -977,16 +1002,20 @@ def _notes() -> str:
         f"{f['jax_check_N_max']}; compile times in `wall_*compile`. Times (the `wall_*` columns, "
         "so named because they vary between runs) are CPU seconds of the measuring process "
         "(`time.process_time`, all its threads: a competing process on the same core adds little "
-        "to them, where it would stretch wall time), except `wall_build`, `wall_grad_circuit` "
+        "to them, where it would stretch wall time), except `wall_build` "
         "and the compile times, which are wall clock. They are medians of 3-15 "
         "samples per call, timeit-style (a sample times enough consecutive calls to last "
         f"{1000 * f['budget'] / 25:g} ms), taken round-robin across methods after warm-up calls; "
         "cells run two at a time, one per core (one BLAS and one XLA thread each). Fits "
-        "(`fit_grad`, `fit_fd`) where the fixed per-call overhead is negligible, within one "
-        f"executor: wide N >= {sci(fit['wide'])} (level-vectorised; below that its per-level "
-        f"numpy calls dominate), deep N >= {sci(fit['deep'])} (node by node), circuit FD for l' "
-        f">= {fit['l_fd']} (one numpy call per node on l' + 1 values: ~1 us per call against ~1 "
-        f"ns per value), networks for batch >= {fit['net_m']}. Networks (w, w, w, w, 1), "
+        "(`fit_grad`, `fit_fd`) within one regime of the machine: deep N >= "
+        f"{sci(fit['deep'])} (a deep node reads the last few slots, so memory behaves alike at "
+        f"every N, and the compiled executor's ~30 us per call is below 1/10 of the time from "
+        f"there on); wide N >= {sci(fit['wide'])}, fixed from the caches before any timing (L2 "
+        f"1 MiB per core, L3 {LLC_BYTES // 2**20} MiB shared): a wide node reads two slots drawn "
+        "from all earlier ones, random reads over the values and cotangents (16 bytes a slot, 32 "
+        "for the HVP), which leave the last-level cache as N grows, and the fit keeps to the "
+        "regime where those arrays exceed 8 x L3 and nearly every read misses it; circuit FD "
+        f"for l' >= {fit['l_fd']}; networks for batch >= {fit['net_m']}. Networks (w, w, w, w, 1), "
         f"{ACTIVATION}, xavier: N = forward ops of the batch (`mlp_forward_ops`), l = "
         f"parameters. Batch sweep at w = {w}, m = {min(f['net_m'])}..{max(f['net_m'])}: forward, "
         "grad without and with dJ/dx (the pictorial view's last step; their time ratio is taken "
@@ -1000,8 +1029,10 @@ def _notes() -> str:
         f"of its fit range, twice the time budget, rows pooled) while inconclusive, within "
         f"{REMEASURE_BUDGET_S:g} s per run. Chosen after seeing data: the l' sweeps' sizes (the "
         f"FD sweep moved from N = 5 10^4 to {sci(f['N_fixed_fd'])} so that l'/N reaches 1 within the "
-        "time budget) "
-        "and the fit thresholds, which were set on an earlier run's per-call overheads; the "
+        "time budget, on the numpy executors) and the deep fit threshold, set on an earlier "
+        "run's per-call overheads; for the compiled executor (this run) the sizes were extended "
+        "to 10^7 and l' = 1..N, the FD claims refitted against l' + 1 and the wide fit range set "
+        "from the cache sizes, all before its first timing; the "
         "tolerances ([0.9, 1.1] for slope 1, [-0.1, 0.1] for slope 0) predate all data, the "
         f"dJ/dx tolerance (1 to 1 + {DX_SLACK:g} x the predicted extra) was fixed before its "
         "first measurement. In --quick mode "

@@ -2,10 +2,11 @@
 circuits"; Pearlmutter 1994; Griewank & Walther 2008).
 
 Corollary: for every v in R^l, (grad^2 f(x))^T v can be computed in O(N + l) time. testbed
-computes it forward-over-reverse: forward mode (a JVP) through the gradient circuit, i.e.
-Pearlmutter's R-operator R_v{grad f} = H v, so
+computes it forward over reverse: the reverse sweep run on duals (value, tangent along v), node for
+node forward mode through the gradient circuit without writing it, i.e. Pearlmutter's R-operator
+R_v{grad f} = H v, so
 
-    ops(hvp) <= 4 |grad(c)| <= 20 ops(f)     (testbed's bounds; Griewank & Walther: 7-10 x f)
+    ops(hvp) <= 5 |grad(c)| <= 25 ops(f)     (testbed's bounds; Griewank & Walther: 7-10 x f)
     ops(hessian) = l ops(hvp) = O(N l)         (the full Hessian, one HVP per column)
 
 Measured on seeded random circuits (families "wide" and "deep", as in `complexity`): exact op
@@ -52,6 +53,7 @@ from ._timing import (
 from .complexity import (
     FONT,
     SIZES_N,
+    WIDE_FIT_N,
     _finish,
     agrees,
     jax_timed,
@@ -67,8 +69,8 @@ WHERE = "docs/theory.md: Differentiable circuits (corollary: H v in O(N + l))"
 WHERE_NN = "Pearlmutter, Neural Computation 6(1) 1994 (R-operator)"
 WHERE_JAX = "testbed's cross-validation against JAX (jax.hessian, jax.jvp of jax.grad)"
 # forward mode through the gradient circuit G (|G| <= 5 N + 1): its forward pass plus each node's
-# tangent rule (at most 3 ops), so ops(hvp) <= 4 |G| <= 20 N + 4
-HVP_BOUND = 20
+# tangent rule (at most 4 ops: dsigmoid's and sech2's), so ops(hvp) <= 5 |G| <= 25 N + 5
+HVP_BOUND = 25
 GRIEWANK_WALTHER = (7, 10)
 SLOPE_ONE = (0.9, 1.1)
 # the R-pass runs a forward and a backward pass and their R-versions: at least one gradient, and
@@ -82,14 +84,13 @@ PER_INPUT = (-1.0, 1.0)
 OVERHEAD_MAX = 0.25
 AGREE = 1e-10
 BATCH = 64
-# hvp against N: complexity's sizes without 1.5 10^5 and 7 10^5 (each cell builds a gradient
-# circuit of up to ~3 N nodes; five sizes from 10^5 on still fit the wide family)
-SIZES_HVP = [n for n in SIZES_N if n not in (150_000, 700_000)]
+# hvp against N: complexity's sizes (no gradient circuit is built: the fused sweep needs none)
+SIZES_HVP = SIZES_N
 
 
 FULL = {
     "N": {"wide": SIZES_HVP, "deep": SIZES_HVP}, "l_fixed": 10,
-    "fit": {"wide": 10**5, "deep": 10**4},
+    "fit": {"wide": WIDE_FIT_N, "deep": 10**4},  # the regimes: see studies.complexity
     # the Hessian against l': one wide circuit of hess_l_N nodes with max(hess_l) inputs
     "hess_l_N": 10**4, "hess_l": [1, 10, 30, 100, 200, 300, 500, 1000], "hess_fit_l": 100,
     # the Hessian against N at l = hess_N_l
@@ -201,15 +202,10 @@ def hvp_cell(p: dict, seed: int) -> dict:
     c, x, v, build = _circuit(p, seed)
     row = {"N": c.size, "l": c.l, "depth": c.depth,
            **{f"ops_{m}": total(op_counts(c, m)) for m in ("forward", "grad", "hvp")}}
-    with gc_paused():
-        t0 = time.perf_counter()
-        G = testbed.grad(c)  # built once and cached; hvp is a JVP through it
-        row["wall_grad_circuit"] = time.perf_counter() - t0
     row["executor"] = executor_of(c)
     samples = timings({"forward": lambda: c(x), "grad": lambda: testbed.value_and_grad(c, x),
                        "hvp": lambda: testbed.hvp(c, x, v)}, p["budget"])
     row.update({f"wall_{k}": float(np.median(t)) for k, t in samples.items()})
-    row["grad_circuit_executor"] = executor_of(G)
     row["wall_build"] = build
     return row
 
@@ -220,7 +216,7 @@ def hessian_cell(p: dict, seed: int) -> dict:
     c, x, v, build = _circuit(p, seed)
     row = {"N": c.size, "l": c.l, "depth": c.depth, "ops_forward": c.size,
            "ops_hvp": total(op_counts(c, "hvp")), "ops_hessian": total(op_counts(c, "hessian"))}
-    H = testbed.hessian(c, x)  # also builds the gradient circuit and its plans
+    H = testbed.hessian(c, x)  # also makes the plans
     row["counted_hvp"] = _applications(lambda: testbed.hvp(c, x, v))
     row["counted_hessian"] = _applications(lambda: testbed.hessian(c, x))
     samples = timings({"hvp": lambda: testbed.hvp(c, x, v),
@@ -309,7 +305,7 @@ def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
     t["fit_l"] = he & (t["sweep"] == "l") & (t["l"] >= cfg["hess_fit_l"])
     t["fit_N"] = he & (t["sweep"] == "N") & (t["N_nominal"] >= cfg["hess_fit_N"])
     front = [c for c in ("part", "sweep", "family", "N_nominal", "l_max", "attempt", "N", "l",
-                         "depth", "width", "batch", "executor", "grad_circuit_executor", "fit",
+                         "depth", "width", "batch", "executor", "fit",
                          "fit_l", "fit_N") if c in t.columns]
     walls = [c for c in t.columns if c.startswith("wall_")]
     rest = [c for c in t.columns if c not in front + walls]
@@ -450,7 +446,7 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
         f"max {fmt(r.max(), 4)}, median {fmt(r.median(), 4)} over {len(r)} circuits, N = "
         f"{first['N'].min() if len(first) else 'nan'}..{first['N'].max() if len(first) else 'nan'} "
         f"({by_family}); Griewank & Walther: {GRIEWANK_WALTHER[0]}-{GRIEWANK_WALTHER[1]}",
-        f"<= {HVP_BOUND} at every N (4 x testbed's gradient-circuit bound 5 N + 1)",
+        f"<= {HVP_BOUND} at every N (5 x testbed's gradient-circuit bound 5 N + 1)",
         (bool(r.notna().all()) and r.max() <= HVP_BOUND) if len(r) else None, id="hvp-ops-bounded"))
     for family in ("wide", "deep"):
         t = hv[(hv["family"] == family) & hv["fit"].astype(bool)]
@@ -540,11 +536,10 @@ def plot_hvp(table: pd.DataFrame, fig) -> None:
     for j, family in enumerate(("wide", "deep")):
         t = hv[hv["family"] == family]
         a = ax[0, j]
-        for col, color, marker in (("forward", "C0", "o"), ("grad", "C1", "s"), ("hvp", "C3", "v"),
-                                   ("grad_circuit", "C7", "D")):
+        for col, color, marker in (("forward", "C0", "o"), ("grad", "C1", "s"), ("hvp", "C3", "v")):
             d = t.groupby("N", as_index=False)[f"wall_{col}"].median()
             a.plot(d["N"], d[f"wall_{col}"], marker=marker, ms=5, mfc="none", color=color,
-                   label=col + (" (build, once)" if col == "grad_circuit" else ""))
+                   label=col)
         fit = t[t["fit"].astype(bool)]
         reference(a, fit["N"], fit["wall_hvp"], label="slope 1 (theory) through hvp's fit range")
         a.set(xscale="log", yscale="log", xlabel="N (operations)", ylabel="median CPU time per call (s)",
@@ -639,11 +634,14 @@ def _notes() -> str:
     f = FULL
     return (
         f"Part `hvp`: random circuits (l = {f['l_fixed']}, N_nominal {sci(min(SIZES_HVP))}.."
-        f"{sci(max(SIZES_HVP))}: 1-2-5 to 10^5, then "
-        f"{', '.join(sci(n) for n in SIZES_HVP if n > 10**5)}), exact op counts and median times; "
-        "`wall_grad_circuit` is the one-off cost of building grad(c), which hvp then reuses (not "
-        f"in `wall_hvp`). The slope is fitted over wide N >= {sci(f['fit']['wide'])} (vectorised "
-        f"executor, overhead negligible) and deep N >= {sci(f['fit']['deep'])}. Part `hvp_l` (the "
+        f"{sci(max(SIZES_HVP))}: 1-2-5 to 10^6, then "
+        f"{', '.join(sci(n) for n in SIZES_HVP if n > 10**6)}), exact op counts and median times "
+        "on the compiled executor (numba kernels generated from the primitive table; the "
+        "`executor` column and NAME.json record it), the HVP by the fused forward-over-reverse "
+        "sweep (no gradient circuit is written). The slope is fitted over wide N >= "
+        f"{sci(f['fit']['wide'])} (the regime where the duals' arrays, 32 bytes a slot, exceed 8 x "
+        "the 8 MiB last-level cache: fixed from the cache sizes before any timing, see "
+        f"`complexity`) and deep N >= {sci(f['fit']['deep'])}. Part `hvp_l` (the "
         f"+ l of O(N + l)): ONE wide circuit of N_nominal = {sci(f['plus_l_N'])} drawn with as many "
         f"inputs, l' = {min(f['plus_l'])}..{sci(max(f['plus_l']))} of them free and the others held "
         "as constants at their values (`fix_inputs`: same operations and point), t(hvp) fitted as "
@@ -668,17 +666,19 @@ def _notes() -> str:
         "(one XLA thread, like numpy's one BLAS thread per worker); the R-pass / gradient ratio's "
         "interval comes from the per-round ratios of the round-robin samples. Times are "
         "timeit-style medians of CPU seconds of the measuring process as in `complexity` "
-        "(`wall_grad_circuit`, `wall_build` and compile times are wall clock). A timed claim "
+        "(`wall_build` and compile times are wall clock). A timed claim "
         "is re-measured (the cells of its "
         f"fit range, twice the time budget, rows pooled) while inconclusive, within "
         f"{REMEASURE_BUDGET_S:g} s per run. Chosen after seeing data: the Hessian's sizes (N = "
         f"{sci(f['hess_l_N'])} for the l' sweep and the N sweep from {sci(f['hess_fit_N'])}, where "
         "an earlier run showed the per-call overhead still dominating at N = 10^3; sizes above "
-        "2 10^5 cost too much of the time budget); the "
-        f"bound on hvp ops / f ops is {HVP_BOUND} = 4 x 5, no longer 15 = 3 x 5: the old derivation "
-        "counted the tangent rules (up to 3 ops per node of the gradient circuit) but not that "
-        "circuit's own forward pass (corrected from the derivation, not from data: every measured "
-        f"ratio lies under 10); the tolerances (slope [{SLOPE_ONE[0]}, {SLOPE_ONE[1]}], R-pass / "
+        "2 10^5 cost too much of the time budget, on the numpy executors); the sizes to 10^7 and "
+        "the wide fit range, set for the compiled executor before its first timing; the "
+        f"bound on hvp ops / f ops is {HVP_BOUND} = 5 x 5 (earlier 20 = 4 x 5, and before that 15 = "
+        "3 x 5, which left out the gradient circuit's own forward pass): the tangent rules of "
+        "sigmoid's and tanh's cancellation-free derivatives (dsigmoid, sech2) take 4 ops, one more "
+        "than the others (from the derivation, not from data: every measured ratio lies under "
+        "10); the tolerances (slope [{SLOPE_ONE[0]}, {SLOPE_ONE[1]}], R-pass / "
         f"gradient [{ROP_OVER_GRAD[0]:g}"
         f", {ROP_OVER_GRAD[1]:g}], per input [{PER_INPUT[0]:g}, {PER_INPUT[1]:g}] node, fixed cost "
         f"<= {OVERHEAD_MAX:g}) were fixed before these measurements. In --quick mode the sizes "
