@@ -14,7 +14,9 @@ vbar_m * d v_m / d v_i on the edge, so the sweep can be followed edge by edge. T
 vbar_0 .. vbar_{l-1} are the gradient.
 
 Circuits with more than `max_nodes` drawn nodes are collapsed: nodes are grouped by (band of
-levels, primitive), each group drawn once with its node count, and the figure says so.
+levels, primitive), each group drawn once with its node count, and the figure says so. Their
+values are not drawn, but a point x (and u) is checked exactly as for a detailed picture: the
+engine's ShapeError, NonFiniteError or DomainError (naming the node), whatever the size.
 
 Everything is drawn with matplotlib's own layout (no Graphviz binary is needed); `to_dot` gives
 Graphviz text for those who have it. The functions return a `matplotlib.figure.Figure` that is not
@@ -25,9 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import evaluate as E
 from . import primitives as P
 from .circuit import Circuit
-from .errors import ShapeError, TestbedError
+from .errors import NonFiniteError, ShapeError, TestbedError
 from .transforms import grad
 
 DEFAULT_MAX_NODES = 200  # above this many drawn nodes (inputs + operations) a circuit is collapsed
@@ -54,6 +57,32 @@ def _fmt(v: float) -> str:
 # --- the values and cotangents of one point -----------------------------------------------------
 
 
+def _values_at(c: Circuit, x: object) -> np.ndarray:
+    """Every slot's value at one point x, x validated as the engine validates it.
+
+    ShapeError for x of the wrong shape (a batch included: a picture shows one point),
+    NonFiniteError for an inf or NaN in x or a value that overflows, DomainError naming the node
+    where a primitive leaves its domain. Every picture of a point calls this, collapsed or not.
+    """
+    X, batched = E.as_points(c, x)
+    if batched:
+        raise ShapeError(f"the pictures take one point of shape ({c.l},), got shape {np.shape(x)}")
+    return E.forward(c, X)
+
+
+def _output_cotangent(c: Circuit, u: object) -> np.ndarray:
+    """u, the cotangent of the outputs, as shape (k,): 1 for a scalar circuit when not given."""
+    if u is None:
+        if c.n_outputs != 1:
+            raise ShapeError(f"this circuit has {c.n_outputs} outputs: give their cotangent u, "
+                             f"shape ({c.n_outputs},)")
+        return np.ones(1)
+    U = E.as_real(u, "u").reshape(-1) if np.ndim(u) <= 1 else None  # no str, bool, complex
+    if U is None or U.shape != (c.n_outputs,) or not np.isfinite(U).all():
+        raise ShapeError(f"u must be {c.n_outputs} finite number(s), one per output; got {u!r}")
+    return U
+
+
 def sweep(c: Circuit, x: object, u: object = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(values, cotangents, edge terms) of c at one point x, for the pictures.
 
@@ -63,24 +92,23 @@ def sweep(c: Circuit, x: object, u: object = None) -> tuple[np.ndarray, np.ndarr
     cotangent of the outputs, shape (k,); for a scalar circuit it defaults to 1, giving grad f.
     The loop visits the slots once, last to first, and applies each primitive's reverse rule from
     the table: the reverse sweep written out, so that the picture can show each edge's share.
+
+    Raises what the engine raises at x (ShapeError, NonFiniteError, DomainError naming the node),
+    ShapeError for a bad u, and NonFiniteError naming the slot whose cotangent overflowed.
     """
     _check_circuit(c, "sweep")
-    X = np.asarray(c.slot_values(x), dtype=np.float64)  # ShapeError / NonFiniteError on a bad x
-    if X.ndim != 1:
-        raise ShapeError(f"the pictures take one point of shape ({c.l},), got shape {np.shape(x)}")
-    if u is None:
-        if c.n_outputs != 1:
-            raise ShapeError(f"this circuit has {c.n_outputs} outputs: give their cotangent u, "
-                             f"shape ({c.n_outputs},)")
-        u = np.ones(1)
-    U = np.asarray(u, dtype=np.float64).reshape(-1) if np.ndim(u) <= 1 else None
-    if U is None or U.shape != (c.n_outputs,) or not np.isfinite(U).all():
-        raise ShapeError(f"u must be {c.n_outputs} finite number(s), one per output; got {u!r}")
+    X = _values_at(c, x)  # ShapeError / NonFiniteError / DomainError on a bad x
+    U = _output_cotangent(c, u)
     terms: dict[tuple[int, int], float] = {}
     adj = _seeded(c, U)
     for _, step in _reverse_steps(c, X, adj):
         terms.update(step)
     cot = np.asarray(adj, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(cot))
+    if bad.size:  # as testbed.evaluate.reverse: name the slot the reverse sweep met first
+        i = int(bad[-1])
+        raise NonFiniteError(f"the reverse sweep overflowed: the cotangent of {c._name(i)} = "
+                             f"{P.NAMES[c.op[i]]} is not finite")
     cot[c.op == P.CONST] = 0.0
     return X, cot, terms
 
@@ -260,6 +288,13 @@ def _draw_on(ax: object, c: Circuit, x: object, u: object, max_nodes: int, edge_
              reverse: bool, values: bool, cotangents: bool, title: str) -> str:
     drawn = c.l + c.size
     if drawn > max_nodes:
+        if x is not None:
+            # nothing of x is drawn here, but x is checked as on the detailed path: the engine's
+            # ShapeError / NonFiniteError / DomainError (and u, and the reverse sweep's overflow,
+            # when the detailed picture would have computed the cotangents)
+            vals = _values_at(c, x)
+            if cotangents or edge_terms:
+                E.reverse(c, vals, _output_cotangent(c, u))
         n_bands = _draw_collapsed(ax, c, _BANDS)
         note = (f"collapsed: {drawn:,} nodes (l={c.l}, N={c.size:,}, depth {c.depth})\n"
                 f"drawn as {n_bands} bands of levels"
@@ -268,9 +303,7 @@ def _draw_on(ax: object, c: Circuit, x: object, u: object, max_nodes: int, edge_
         vals = cot = terms = None
         if x is not None:
             vals, cot, terms = sweep(c, x, u) if (cotangents or edge_terms) else (
-                np.asarray(c.slot_values(x), dtype=np.float64), None, None)
-            if vals.ndim != 1:
-                raise ShapeError(f"the pictures take one point of shape ({c.l},), got {np.shape(x)}")
+                _values_at(c, x), None, None)
         n = _draw_detailed(ax, c, vals if values else None, cot if cotangents else None,
                            terms if edge_terms else None, reverse)
         note = f"{n} nodes: l={c.l} inputs, N={c.size} operations, depth {c.depth}"
@@ -350,7 +383,7 @@ def draw_sweep(c: Circuit, x: object, *, u: object = None, columns: int = 4) -> 
     if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
         raise TestbedError(f"columns must be an integer >= 1, got {columns!r}")
     X, _, _ = sweep(c, x, u)  # validates x and u
-    adj = _seeded(c, np.ones(1) if u is None else np.asarray(u, dtype=np.float64).reshape(-1))
+    adj = _seeded(c, _output_cotangent(c, u))
     lay = _Layout(c)
     steps = [(i, np.array(adj), step) for i, step in _reverse_steps(c, X, adj)]
     if not steps:
