@@ -5,12 +5,20 @@
     python -m studies all [...]          # every registered study, in registry order
     python -m studies list               # the registered names
 
-writes results/NAME.csv (the main table), NAME.md (claims, summary, table, figures), NAME.png (the
+writes, into the results folder OUT (`--out`; by default results/ in full mode and results-quick/
+with --quick), NAME.csv (the main table), NAME.md (claims, summary, table, figures), NAME.png (the
 plot) and NAME-<suffix>.png (its other figures, if any), NAME.claims.csv, NAME.summary.csv (if
-any), NAME.json (command, mode, timings, environment, figure files) and regenerates
-results/README.md. `--out` must name a new folder, an empty one, or one an earlier run
-wrote (it holds the marker `.testbed-results`); any other folder is refused, so a run never
-replaces a file it did not write. From Python, without writing anything:
+any), NAME.json (command, mode, timings, environment, figure files), regenerates OUT/README.md, and
+logs its progress to OUT/run.log (the command, each finished cell, each study's closing line,
+warnings and errors, stamped with the seconds since the start; each run replaces the log, and it
+is written as the run goes, so `tail -f OUT/run.log` follows a long run). The closing line of each
+study on the terminal names every file written. OUT must be a new folder, an empty one, or one an
+earlier run wrote (it holds the marker `.testbed-results`); any other folder is refused, so a run
+never replaces a file it did not write, and the log too is written only there. A results folder
+holds one mode: the marker records it (`mode: full` or `mode: quick`), and a run of the other
+mode is refused, so quick-mode tables never replace full-mode ones. (A marker without that line,
+as written before it was recorded, takes full runs as before and refuses quick runs when a NAME.json
+there records a full-mode run.) From Python, without writing anything:
 
     from studies import run
     table, claims = run("variance", quick=True, seed=0)

@@ -23,7 +23,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -163,9 +163,22 @@ def _timed(cell, params: dict, seed: int) -> tuple[pd.DataFrame, float]:
     return frame, time.perf_counter() - t0
 
 
+def describe_cell(params: dict, width: int = 100) -> str:
+    """A short one-line description of a cell's params for the log: scalars as they are, a list or
+    dict by its length, cut to `width` characters."""
+    parts = [f"{k}={v}" if isinstance(v, str | int | float | bool | None)
+             else f"{k}=<{len(v)} items>" if hasattr(v, "__len__") else f"{k}={type(v).__name__}"
+             for k, v in params.items()]
+    text = ", ".join(parts)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def run_cells(study: Study, cells: list[dict], seed: int, executor: cf.Executor,
-              progress: bool | None = None) -> tuple[list[pd.DataFrame], list[float]]:
-    """Submit every cell, collect their frames in grid order (with a tqdm bar if `progress`)."""
+              progress: bool | None = None, log: Callable[[str], None] | None = None,
+              ) -> tuple[list[pd.DataFrame], list[float]]:
+    """Submit every cell, collect their frames in grid order (with a tqdm bar if `progress`).
+
+    `log`, if given, gets one line per finished cell (`NAME: cell k/n done (s): params`)."""
     from tqdm.auto import tqdm
 
     progress = progress_enabled() if progress is None else progress
@@ -176,7 +189,7 @@ def run_cells(study: Study, cells: list[dict], seed: int, executor: cf.Executor,
     with tqdm(total=len(cells), desc=study.name, unit="cell", disable=not progress,
               leave=False) as bar:
         try:
-            for fut in cf.as_completed(futures):
+            for done, fut in enumerate(cf.as_completed(futures), start=1):
                 i = futures[fut]
                 try:
                     frames[i], walls[i] = fut.result()
@@ -185,6 +198,9 @@ def run_cells(study: Study, cells: list[dict], seed: int, executor: cf.Executor,
                     raise RunError(f"{study.name}: cell {cells[i]} failed: "
                                    f"{type(exc).__name__}: {first}") from exc
                 bar.update()
+                if log is not None:
+                    log(f"{study.name}: cell {done}/{len(cells)} done ({walls[i]:.2f} s): "
+                        f"{describe_cell(cells[i])}")
         except BaseException:
             for fut in futures:
                 fut.cancel()
@@ -207,7 +223,8 @@ def _verdicts(claims: pd.DataFrame) -> dict[str, int]:
 
 
 def run_study(study: Study, *, quick: bool, seed: int, executor: cf.Executor,
-              progress: bool | None = None) -> StudyResult:
+              progress: bool | None = None, log: Callable[[str], None] | None = None,
+              ) -> StudyResult:
     """Run the grid, aggregate, evaluate the claims: the tables, not yet written anywhere.
 
     A timed study with a `remeasure` whose claims include an INCONCLUSIVE one is re-measured:
@@ -220,10 +237,15 @@ def run_study(study: Study, *, quick: bool, seed: int, executor: cf.Executor,
     Claims INCONCLUSIVE only because quick mode cannot decide them (reason QUICK_UNDECIDABLE) do
     not trigger it: more repetitions would not change them. meta["remeasure"] records the
     attempts, the budget and the seconds used.
+
+    `log`, if given, gets the progress line by line: the number of cells, each finished cell
+    (`run_cells`), each re-measurement attempt.
     """
     t0 = time.perf_counter()
     cells = study.grid(quick)
-    frames, walls = run_cells(study, cells, seed, executor, progress)
+    if log is not None:
+        log(f"{study.name}: {len(cells)} cells ({'quick' if quick else 'full'} mode, seed {seed})")
+    frames, walls = run_cells(study, cells, seed, executor, progress, log)
     raw = pd.concat(frames, ignore_index=True)
     table = study.aggregate(raw, quick)
     claims = study.claims(table, quick)
@@ -240,7 +262,11 @@ def run_study(study: Study, *, quick: bool, seed: int, executor: cf.Executor,
             if not more:
                 break
             t1 = time.perf_counter()
-            new_frames, new_walls = run_cells(study, more, seed, executor, progress)
+            if log is not None:
+                log(f"{study.name}: re-measurement attempt {attempts + 1}: {len(more)} cells for "
+                    f"the inconclusive claims {', '.join(sorted(undecided))} ({used:.1f} s of "
+                    f"the {budget:g} s budget used)")
+            new_frames, new_walls = run_cells(study, more, seed, executor, progress, log)
             attempts += 1
             walls += new_walls
             raw = pd.concat([raw, *new_frames], ignore_index=True)

@@ -1,10 +1,21 @@
 """Write a study's results atomically: NAME.csv, NAME.md, NAME.png (and NAME-<suffix>.png for each of
-the study's extra `figures`), NAME.claims.csv, NAME.json.
+the study's extra `figures`), NAME.claims.csv, NAME.summary.csv (if any), NAME.json.
 
 Only into a results folder: one that holds the marker file MARKER (`.testbed-results`), or that
 `prepare_results_folder` creates or finds empty and then marks. A folder that exists, is not empty
 and has no marker (the current folder, a home directory, a repository) is refused with OutputError,
 so the writer never replaces a file it did not write.
+
+The marker records the mode of the folder's results (a line `mode: full` or `mode: quick`) when
+`prepare_results_folder` is given one (the command line always does), and a folder holds results of
+one mode: a run of the other mode is refused, so quick-mode tables never replace full-mode ones. A
+marker without a mode line (written before markers recorded it, like the repository's results/)
+accepts full-mode runs as before, and quick-mode runs only while no NAME.json there records a
+full-mode run; it is left as it is (never rewritten).
+
+The run's log, RUN_LOG (`run.log`), is opened by `open_run_log` in a results folder only: it
+replaces the previous run's log (atomically, like every other file) and is then written line by line
+while the run goes on.
 
 Every file is first written in full to a temporary file in the results folder (named .tmp*, ignored
 by git), flushed to disk, and only then renamed over the old one with os.replace, which is atomic on
@@ -18,9 +29,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -34,6 +47,75 @@ MARKER = ".testbed-results"
 MARKER_TEXT = ("This folder is written by `python -m studies` (testbed). Its files are replaced on "
                "every run; the writer refuses folders without this file.\n")
 TEMP_PREFIX = ".tmp-"
+MODES = ("full", "quick")
+# the folder the command line writes into when --out is not given, by mode
+DEFAULT_OUT = {"full": "results", "quick": "results-quick"}
+RUN_LOG = "run.log"
+_MODE_LINE = re.compile(r"^mode:[ \t]*(\S*)[ \t]*$", re.MULTILINE)
+
+
+def marker_text(mode: str | None = None) -> str:
+    """The marker's text; with a mode, a last line `mode: MODE` records the mode of the results."""
+    if mode is None:
+        return MARKER_TEXT
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return (MARKER_TEXT + "The line below is the mode of the results here; a run of the other mode "
+            f"is refused.\nmode: {mode}\n")
+
+
+def marker_mode(out_dir: str | Path) -> str | None:
+    """The mode the marker of results folder `out_dir` records ('full', 'quick'), or None if its
+    marker has no mode line. OutputError if the folder has no marker or it records another word."""
+    path = Path(out_dir) / MARKER
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise OutputError(f"cannot read the results marker {str(path)!r} "
+                          f"({exc.strerror or exc})") from None
+    found = _MODE_LINE.findall(text)
+    if not found:
+        return None
+    if len(set(found)) > 1 or found[0] not in MODES:
+        raise OutputError(f"the results marker {str(path)!r} records an unknown mode "
+                          f"{', '.join(map(repr, dict.fromkeys(found)))} (expected 'mode: full' or "
+                          f"'mode: quick'); fix or remove that line")
+    return found[0]
+
+
+def full_mode_results(out_dir: str | Path) -> list[str]:
+    """The NAME.json files in `out_dir` that record a full-mode run (`"quick": false`), sorted."""
+    found = []
+    for path in sorted(Path(out_dir).glob("*.json")):
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not one of ours, or unreadable: no claim about the mode
+        if isinstance(meta, dict) and meta.get("quick") is False:
+            found.append(path.name)
+    return found
+
+
+def check_mode(out_dir: str | Path, mode: str) -> None:
+    """Refuse (OutputError) to write `mode` results into the marked folder `out_dir` when its
+    marker records the other mode, or, for a quick run, when it records no mode and the folder
+    holds full-mode results."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    recorded = marker_mode(out_dir)
+    other = "full" if mode == "quick" else "quick"
+    hint = (f"{mode} mode writes into {DEFAULT_OUT[mode]}/ unless --out names another folder; name "
+            f"a new or empty folder, or one of {mode}-mode results")
+    if recorded == other:
+        raise OutputError(f"refusing to write {mode}-mode results into {str(out_dir)!r}: its "
+                          f"{MARKER} marker says it holds {other}-mode results ({hint})")
+    if recorded is None and mode == "quick":
+        full = full_mode_results(out_dir)
+        if full:
+            shown = ", ".join(full[:3]) + (f" and {len(full) - 3} more" if len(full) > 3 else "")
+            raise OutputError(f"refusing to write quick-mode results into {str(out_dir)!r}: it "
+                              f"holds full-mode results ({shown}) and its {MARKER} marker records "
+                              f"no mode ({hint})")
 
 
 class OutputError(RuntimeError):
@@ -44,14 +126,16 @@ def _unwritable(out_dir: Path, exc: OSError) -> OutputError:
     return OutputError(f"results folder {str(out_dir)!r} is not writable ({exc.strerror or exc})")
 
 
-def prepare_results_folder(out_dir: str | Path) -> list[Path]:
+def prepare_results_folder(out_dir: str | Path, mode: str | None = None) -> list[Path]:
     """Make `out_dir` a results folder and prove it writable; return the folders it created.
 
     A missing folder is created (with its missing parents) and marked; an existing empty one is
     marked; an existing one with the marker is used as it is. Anything else raises OutputError
     without touching it: an empty path, a file, a non-empty folder without the marker, a folder
-    that cannot be written. Returns what it created (folders, and the marker if it wrote it): pass
-    it to `remove_if_unused` when the run fails.
+    that cannot be written, and, when `mode` ('full' or 'quick') is given, a marked folder whose
+    results are of the other mode (`check_mode`). A marker it writes records `mode`. Returns what it
+    created (folders, and the marker if it wrote it): pass it to `remove_if_unused` when the run
+    fails.
     """
     if str(out_dir).strip() == "":
         raise OutputError("the results folder must be named (got an empty path)")
@@ -69,13 +153,15 @@ def prepare_results_folder(out_dir: str | Path) -> list[Path]:
                 raise OutputError(
                     f"refusing to write into {str(out_dir)!r}: it is not empty and has no {MARKER} "
                     f"file, so it is not a results folder (name a new or empty folder with --out)")
+        elif mode is not None:
+            check_mode(out_dir, mode)
     created: list[Path] = []
     try:
         for folder in reversed(missing):
             folder.mkdir()
             created.append(folder)
         if not (out_dir / MARKER).is_file():
-            (out_dir / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+            (out_dir / MARKER).write_text(marker_text(mode), encoding="utf-8")
             created.append(out_dir / MARKER)
         with tempfile.NamedTemporaryFile(dir=out_dir, prefix=f"{TEMP_PREFIX}probe-"):
             pass
@@ -86,13 +172,17 @@ def prepare_results_folder(out_dir: str | Path) -> list[Path]:
 
 
 def remove_if_unused(out_dir: str | Path, created: list[Path]) -> None:
-    """Undo `prepare_results_folder` when nothing was written: if `out_dir` holds nothing but the
-    marker, remove what `created` lists (the marker, then the folders, innermost first)."""
+    """Undo `prepare_results_folder` when no result was written: if `out_dir` holds nothing but the
+    marker and the run's log, remove the log and what `created` lists (the marker, then the
+    folders, innermost first). (`created` lists the marker only if the folder was new or empty, so
+    a log there is the current run's.)"""
     out_dir = Path(out_dir)
     if not created or not out_dir.is_dir():
         return
-    if [p.name for p in out_dir.iterdir()] not in ([], [MARKER]):
+    if not {p.name for p in out_dir.iterdir()} <= {MARKER, RUN_LOG}:
         return
+    with contextlib.suppress(OSError):
+        (out_dir / RUN_LOG).unlink(missing_ok=True)
     for path in reversed(created):
         with contextlib.suppress(OSError):  # gone already, or not empty: leave it
             path.rmdir() if path.is_dir() else path.unlink()
@@ -117,9 +207,36 @@ def remove_stale_temporaries(out_dir: str | Path, older_than: float) -> list[Pat
     return removed
 
 
-def _require_results_folder(out_dir: Path) -> None:
+def _require_results_folder(out_dir: Path, mode: str | None = None) -> None:
     if not (Path(out_dir) / MARKER).is_file():
         prepare_results_folder(out_dir)  # marks a new or empty folder, refuses any other
+    elif mode is not None:
+        recorded = marker_mode(out_dir)
+        if recorded not in (None, mode):
+            check_mode(out_dir, mode)  # raises: the marker records the other mode
+
+
+def open_run_log(out_dir: str | Path) -> TextIO:
+    """Open OUT/RUN_LOG for the current run, in the results folder `out_dir` only (OutputError
+    for any other folder): a new file replaces the previous log atomically (a symlink named
+    RUN_LOG is replaced, not followed), then the caller writes it line by line and closes it."""
+    out_dir = Path(out_dir)
+    _require_results_folder(out_dir)
+    path = out_dir / RUN_LOG
+    tmp = _temp_for(path)
+    try:
+        fh = open(tmp, "a", encoding="utf-8")  # noqa: SIM115 (returned to the caller, who closes it)
+        try:
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            fh.close()
+            raise
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return fh
 
 
 def _temp_for(path: Path) -> Path:
@@ -248,14 +365,20 @@ def study_markdown(result: StudyResult) -> str:
 
 
 def write_study(result: StudyResult, out_dir: Path) -> list[Path]:
-    """Write a study's files atomically (see the module docstring); returns their paths."""
+    """Write a study's files atomically (see the module docstring); returns their paths, in the
+    order NAME.csv, NAME.md, the figures, NAME.claims.csv, NAME.summary.csv (if any), NAME.json.
+
+    A folder whose marker records the other mode than `result.meta["quick"]` is refused
+    (OutputError). (A folder it marks itself gets a marker without a mode: from Python, one folder
+    may hold both modes, as the results README supports; the command line does not do that.)"""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     out_dir = Path(out_dir)
-    _require_results_folder(out_dir)
+    quick = result.meta.get("quick")
+    _require_results_folder(out_dir, None if quick is None else ("quick" if quick else "full"))
     name = result.study.name
 
     def png(draw: Callable[..., None]) -> Callable[[Path], None]:
@@ -273,14 +396,15 @@ def write_study(result: StudyResult, out_dir: Path) -> list[Path]:
     meta = {**result.meta, "figures": pictures}
     files: dict[Path, object] = {
         out_dir / f"{name}.csv": result.table.to_csv(index=False),
-        out_dir / f"{name}.claims.csv": result.claims.to_csv(index=False),
         out_dir / f"{name}.md": study_markdown(result),
         **{out_dir / f: png(draw) for f, draw in
            zip(pictures, [result.study.plot, *result.study.figures.values()], strict=True)},
-        out_dir / f"{name}.json": json.dumps(meta, indent=2, sort_keys=True) + "\n",
+        out_dir / f"{name}.claims.csv": result.claims.to_csv(index=False),
     }
     if result.summary is not None:
         files[out_dir / f"{name}.summary.csv"] = result.summary.to_csv(index=False)
+    # NAME.json last: the README takes a study's presence from it
+    files[out_dir / f"{name}.json"] = json.dumps(meta, indent=2, sort_keys=True) + "\n"
     staged = StagedFiles(files)
     staged.commit()
     return list(files)
