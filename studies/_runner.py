@@ -280,6 +280,8 @@ def run_study(study: Study, *, quick: bool, seed: int, executor: cf.Executor,
     meta = {"study": study.name, "title": study.title, "where": study.where, "quick": quick,
             "seed": seed, "cells": len(cells), "wall_s": round(time.perf_counter() - t0, 2),
             "cell_wall_s_sum": round(sum(walls), 2), "environment": environment()}
+    if "executor" in table.columns:  # which executors the circuits ran on, read off the table
+        meta["executors"] = sorted(str(e) for e in table["executor"].dropna().unique())
     if meta_remeasure is not None:
         meta["remeasure"] = meta_remeasure
     return StudyResult(study, table, claims, summary, meta)
@@ -316,13 +318,17 @@ def usable_cores() -> int:
 
 
 def environment() -> dict:
-    """What the figures were measured with: python, numpy, jax, blas, cpu, cores, date (UTC)."""
-    try:
-        from importlib.metadata import version
+    """What the figures were measured with: python, numpy, jax, numba, blas, cpu, cores, date
+    (UTC)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-        jax_version = version("jax")
-    except Exception:  # noqa: BLE001 (jax not installed: say so rather than fail the run)
-        jax_version = "not installed"
-    return {"python": platform.python_version(), "numpy": np.__version__, "jax": jax_version,
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:  # say so rather than fail the run
+            return "not installed"
+
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "jax": installed("jax"), "numba": installed("numba"),
             "blas": _blas(), "cpu": _cpu(), "cores": usable_cores(),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
