@@ -34,20 +34,20 @@ REQUIRED_COLUMNS = {
                    "counted_fd_evals", "muldiv_forward", "muldiv_grad", "jax_agrees",
                    "jax_value_agrees", "jax_jvp_agrees", "jax_hvp_agrees", "wall_build",
                    "wall_forward", "wall_grad", "wall_grad_dx", "wall_ratio_dx", "wall_jvp",
-                   "wall_hvp", "wall_fd_forward", "wall_fd_central",
+                   "fit_cache", "wall_gather", "wall_hvp", "wall_fd_forward", "wall_fd_central",
                    "wall_jax_compile", "wall_jax_grad"],
     "hvp": ["part", "sweep", "family", "N_nominal", "l_max", "attempt", "N", "l", "depth", "width",
             "batch", "executor", "fit", "fit_l", "fit_N", "ops_forward",
             "ops_grad", "ops_hvp", "ops_hessian", "counted_hvp", "counted_hessian",
             "rop_matches_jax", "jax_agrees", "jax_hvp_agrees", "wall_forward", "wall_grad",
-            "wall_hvp", "wall_hessian",
+            "wall_gather", "wall_hvp", "wall_hessian",
             "wall_jax_hessian", "wall_jax_hessian_compile", "wall_rop_hvp", "wall_jax_hvp",
             "wall_jax_hvp_compile", "wall_logratio_rop_mean", "wall_logratio_rop_sd",
             "wall_logratio_rop_n"],
     "fd_step": ["circuit", "N", "point", "i", "scheme", "h", "err", "abs_f", "abs_g", "abs_f2",
                 "abs_f3", "h_theory", "err_theory"],
 }
-N_CLAIMS = {"complexity": 16, "hvp": 10, "fd_step": 8}
+N_CLAIMS = {"complexity": 17, "hvp": 11, "fd_step": 8}
 # the claims quick mode decides (counts, agreement); the others are timing claims, INCONCLUSIVE there
 DECIDED_IN_QUICK = {
     "complexity": {"grad-ops-bounded", "baur-strassen", "fd-ops-counted", "net-grad-ops-bounded",
