@@ -33,19 +33,33 @@ Woodruff 2021) spends m/3 products on a sketch Q of A's range, takes tr(Q^T A Q)
 Hutchinson only on the deflated rest: error O(1/m). Bekas, Kokiopoulou & Saad (2007) estimate
 diag(A) by sum_k v_k * A v_k / sum_k v_k * v_k.
 
-Every algorithm checks that A is square and symmetric (Lanczos from its own coefficients: for a
-symmetric A, Q^T A q_j vanishes off the tridiagonal; the others with two products on random
-vectors) and that every product is finite. Randomness comes only from the `rng` Generator passed in.
+Every algorithm checks that A is square, real and symmetric (Lanczos from its own coefficients: for
+a symmetric A, Q^T A q_j vanishes off the tridiagonal; the others with two products on random
+vectors) and that every product A v is real, finite and of shape (l,) (A V of shape (l, p) for a
+block): a complex operator (a Hermitian one would lose its imaginary part and give wrong
+eigenvalues) raises `NotRealError`, a product of the wrong length a `ShapeError` naming both shapes.
+Every eigenvalue method keeps its tolerance or raises `ConvergenceError` (naming the method, the
+steps and the residual). Randomness comes only from the `rng` Generator passed in.
+
+Operators are snapshots. An operator built from data (`hessian_operator` here,
+`testbed.nn.hessian_operator` and `testbed.nn.gauss_newton_operator`) copies what it is built from
+(the point x; the network's weights, x and y) when it is built: changing those arrays in place
+afterwards changes none of its products, which stay those of the matrix at build time. Build a new
+operator to follow new weights. `count_matvecs` copies a dense array or sparse matrix the same way;
+an operator the caller supplies (a LinearOperator, or `symmetric_operator`'s function) is the
+caller's and is used as it is.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse
 import scipy.sparse.linalg as spla
 
 from . import transforms
@@ -72,23 +86,51 @@ class ConvergenceError(TestbedError):
     """An iteration did not reach the requested tolerance within its budget of products."""
 
 
+class NotRealError(ShapeError, TypeError):
+    """A complex (or non-numeric) operator, product A v or array where real float64 is required.
+
+    Both a ShapeError (a wrong dtype, testbed's convention for arrays) and a TypeError (the kind of
+    number is wrong), so that either except clause catches it.
+    """
+
+
 # --------------------------------------------------------------------------------------------
 # operators
 
 
-def _as_operator(A: object, what: str = "A") -> LinearOperator:
-    """A as a square float64 LinearOperator (dense arrays and sparse matrices are wrapped)."""
+def _real(a: object, name: str) -> Array:
+    """a as a float64 array, refusing complex and non-numeric dtypes (which would convert silently
+    to a wrong number, or not at all)."""
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        what = "complex numbers" if arr.dtype.kind == "c" else f"dtype {arr.dtype}"
+        raise NotRealError(f"{name} must hold real numbers, got {what} (dtype {arr.dtype})"
+                           + (": the imaginary part would be dropped" if arr.dtype.kind == "c" else ""))
+    return arr.astype(np.float64, copy=False)
+
+
+def _as_operator(A: object, what: str = "A", snapshot: bool = False) -> LinearOperator:
+    """A as a square real LinearOperator (dense arrays and sparse matrices are wrapped; with
+    `snapshot`, copied first, so that the operator does not follow later changes to them)."""
     if not isinstance(A, LinearOperator):
         arr = A
         if isinstance(A, np.ndarray | list | tuple):
-            arr = np.asarray(A)
-            if arr.dtype.kind not in "biuf":
-                raise TypeError(f"{what} must hold real numbers, got dtype {arr.dtype}")
-            arr = arr.astype(np.float64, copy=False)
+            arr = _real(A, what)
+            if snapshot:
+                arr = arr.copy()
+        elif scipy.sparse.issparse(A):
+            if np.dtype(A.dtype).kind not in "biuf":
+                raise NotRealError(f"{what} must hold real numbers, got a sparse matrix of dtype "
+                                   f"{A.dtype}")
+            arr = A.astype(np.float64, copy=snapshot)
         try:
             A = spla.aslinearoperator(arr)
         except TypeError as exc:
             raise TypeError(f"{what} must be a LinearOperator or a 2-D array, got {type(A)}") from exc
+    if A.dtype is not None and np.dtype(A.dtype).kind not in "biuf":
+        raise NotRealError(
+            f"{what} has dtype {A.dtype}: curvature operators must be real symmetric (float64); a "
+            f"complex (e.g. Hermitian) operator is not supported, its imaginary part would be dropped")
     if len(A.shape) != 2 or A.shape[0] != A.shape[1]:
         raise ShapeError(f"{what} has shape {A.shape}: a curvature operator must be square (l, l)")
     if A.shape[0] < 1:
@@ -96,11 +138,45 @@ def _as_operator(A: object, what: str = "A") -> LinearOperator:
     return A
 
 
+def _returned_shape(A: LinearOperator, V: Array) -> tuple[int, ...] | None:
+    """The shape of the operator's own product (scipy's wrapper reshapes it), None if unknown."""
+    try:
+        return tuple(np.shape(A._matvec(V if V.ndim == 1 else V[:, 0])))
+    except Exception:  # only a diagnosis: the caller raises the original error instead
+        return None
+
+
 def _apply(A: LinearOperator, V: Array, what: str) -> Array:
-    """A V for V of shape (l,) or (l, p), float64, checked finite."""
-    out = np.asarray(A.matvec(V) if V.ndim == 1 else A.matmat(V), dtype=np.float64)
+    """A V for V of shape (l,) or (l, p): float64, checked real, of V's shape, and finite."""
+    l = A.shape[0]
+    want = f"({l},)" if V.ndim == 1 else f"({l}, {V.shape[1]})"
+    try:
+        raw = A.matvec(V) if V.ndim == 1 else A.matmat(V)
+    except TestbedError:
+        raise
+    except ValueError as exc:
+        # scipy's matvec reshapes the operator's result to (l,) and fails on a wrong length
+        # ("cannot reshape array of size ..."): say which shapes disagree
+        got = _returned_shape(A, V)
+        if got is not None and math.prod(got) != l:
+            raise ShapeError(
+                f"{what}: the operator is {l} x {l}, so A v must have shape ({l},), but its matvec "
+                f"returned shape {got}") from exc
+        raise
+    out = np.asarray(raw)
+    if out.dtype.kind not in "biuf":
+        raise NotRealError(
+            f"{what}: the product A v has dtype {out.dtype}; curvature operators must be real "
+            f"symmetric (float64), a complex (e.g. Hermitian) operator is not supported")
     if out.shape != V.shape:
-        out = out.reshape(V.shape)
+        if V.ndim == 2 and V.shape[1] == 1 and out.shape == (l,):
+            out = out.reshape(V.shape)
+        elif V.ndim == 1 and out.shape == (l, 1):
+            out = out.reshape(l)
+        else:
+            raise ShapeError(f"{what}: the operator is {l} x {l}, so A V for V of shape {V.shape} "
+                             f"must have shape {want}, but it returned shape {out.shape}")
+    out = out.astype(np.float64, copy=False)
     if not np.isfinite(out).all():
         bad = np.argwhere(~np.isfinite(out))[0]
         raise NonFiniteError(f"{what}: the product A v holds a non-finite entry at {tuple(bad)} "
@@ -114,19 +190,24 @@ def _norm(w: Array) -> float:
     return 0.0 if scale == 0.0 else scale * float(np.linalg.norm(w / scale))
 
 
-def _check_symmetric(A: LinearOperator, rng: np.random.Generator, what: str = "A") -> None:
-    """Two products on random vectors: |u^T A w - w^T A u| <= SYMMETRY_TOL ||u|| ||A|| ||w||."""
+def _check_symmetric(A: LinearOperator, rng: np.random.Generator, what: str = "A") -> float:
+    """Two products on random vectors: |u^T A w - w^T A u| <= SYMMETRY_TOL ||u|| ||A|| ||w||.
+
+    Returns max ||A u|| / ||u|| over the two vectors, a lower bound on ||A|| (0.0 when l = 1: no
+    product is spent).
+    """
     l = A.shape[0]
     if l == 1:
-        return
+        return 0.0
     U = rng.standard_normal((l, 2))
-    AU = _apply(A, U, what)
+    AU = _apply(A, U, f"{what} (the symmetry check)")
     uAw, wAu = float(U[:, 0] @ AU[:, 1]), float(U[:, 1] @ AU[:, 0])
     scale = float(max(np.linalg.norm(AU[:, 0]) * np.linalg.norm(U[:, 1]),
                       np.linalg.norm(AU[:, 1]) * np.linalg.norm(U[:, 0])))
     if abs(uAw - wAu) > SYMMETRY_TOL * scale:
         raise NotSymmetricError(f"{what} is not symmetric: u^T A w = {uAw!r} but w^T A u = {wAu!r} "
                                 f"for random u, w (scale {scale:.3g}); curvature operators must be")
+    return float(max(_norm(AU[:, 0]) / _norm(U[:, 0]), _norm(AU[:, 1]) / _norm(U[:, 1])))
 
 
 def _check_rng(rng: object) -> np.random.Generator:
@@ -156,14 +237,15 @@ class _Symmetric(LinearOperator):
         self._mm = matmat
 
     def _matvec(self, v: Array) -> Array:
-        return self._mv(np.asarray(v, dtype=np.float64).reshape(-1))
+        return self._mv(_real(v, "v (in A v)").reshape(-1))
 
     def _rmatvec(self, v: Array) -> Array:
         return self._matvec(v)
 
     def _matmat(self, V: Array) -> Array:
+        V = _real(V, "V (in A V)")
         if self._mm is not None:
-            return self._mm(np.asarray(V, dtype=np.float64))
+            return self._mm(V)
         return np.column_stack([self._matvec(V[:, j]) for j in range(V.shape[1])])
 
     def _rmatmat(self, V: Array) -> Array:
@@ -178,7 +260,10 @@ def symmetric_operator(l: int, matvec: Callable[[Array], Array],
     """An l x l symmetric float64 LinearOperator from v -> A v (A^T = A, so rmatvec = matvec).
 
     `matmat`, if given, computes A V for a block V of shape (l, p) at once; otherwise column by
-    column. The caller vouches for symmetry; the algorithms below check it.
+    column. The caller vouches for symmetry; the algorithms below check it (and that every product
+    is real, finite and of the right shape). The functions are used as they are: whatever they read
+    is the caller's to keep fixed (testbed's own operators snapshot their inputs, see the module
+    docstring). A complex v or V is refused (NotRealError).
     """
     l = _check_count(l, "l", 1)
     return _Symmetric(l, matvec, matmat)
@@ -188,14 +273,15 @@ def hessian_operator(c: Circuit, x: object) -> LinearOperator:
     """The Hessian of a scalar circuit f: R^l -> R at x as a LinearOperator: v -> (grad^2 f)(x) v.
 
     Each product is what `testbed.hvp` computes: forward mode through the gradient circuit, O(N + l)
-    (the gradient circuit is built once, here); a block of p vectors is one batched sweep.
+    (the gradient circuit is built once, here); a block of p vectors is one batched sweep. x is
+    copied: changing it in place afterwards does not change the operator (a circuit is immutable).
     """
     if not isinstance(c, Circuit):
         raise TypeError(f"hessian_operator takes a Circuit, got {type(c)}")
     if c.n_outputs != 1:
         raise ShapeError(f"hessian_operator needs a scalar circuit (1 output), this one has "
                          f"{c.n_outputs}")
-    x = np.asarray(x, dtype=np.float64)
+    x = _real(x, "x").copy()  # a snapshot: the operator stays the Hessian at this x
     if x.shape != (c.l,):
         raise ShapeError(f"hessian_operator takes one point x of shape ({c.l},), got {x.shape}")
     if not np.isfinite(x).all():
@@ -227,17 +313,21 @@ class Counted:
 
 
 def count_matvecs(A: object) -> Counted:
-    """Wrap A so that every product A v is counted: how many HVPs an algorithm really spent."""
-    A = _as_operator(A)
+    """Wrap A so that every product A v is counted: how many HVPs an algorithm really spent.
+
+    A dense array or sparse matrix is copied (the counted operator is a snapshot of it); a
+    LinearOperator is wrapped as it is. Every product is checked as the algorithms check theirs.
+    """
+    A = _as_operator(A, snapshot=True)
     counter = [0]
 
     def mv(v: Array) -> Array:
         counter[0] += 1
-        return A.matvec(v)
+        return _apply(A, v, "count_matvecs' A")
 
     def mm(V: Array) -> Array:
         counter[0] += V.shape[1]
-        return A.matmat(V)
+        return _apply(A, V, "count_matvecs' A")
 
     return Counted(_Symmetric(A.shape[0], mv, mm), counter)
 
@@ -321,7 +411,7 @@ def _lanczos(A: LinearOperator, v0: Array, k: int,
 
 
 def _check_vector(v: object, l: int, name: str) -> Array:
-    v = np.asarray(v, dtype=np.float64)
+    v = _real(v, name)
     if v.shape != (l,):
         raise ShapeError(f"{name} has shape {v.shape} but the operator is {l} x {l}: need ({l},)")
     if not np.isfinite(v).all():
@@ -340,7 +430,9 @@ def lanczos(A: object, v0: object, k: int) -> tuple[Array, Array, Array]:
     eigenvalues, multiplicities included. k products A v.
 
     Raises:
-        ShapeError: A not square, v0 of the wrong shape or zero, k not in 1..l.
+        ShapeError: A not square, v0 of the wrong shape or zero, k not in 1..l, a product A v of
+            the wrong shape.
+        NotRealError: A, v0 or a product A v is complex.
         NotSymmetricError: the coefficients show that A is not symmetric.
         NonFiniteError: a product A v is not finite.
     """
@@ -366,7 +458,7 @@ def gauss_quadrature(alpha: Array, beta: Array) -> tuple[Array, Array]:
     (Golub & Meurant 2010). The weights are the squared FIRST components of T's eigenvectors, not
     the squared rows of the Ritz vectors; they sum to 1.
     """
-    theta, S = tridiagonal_eigh(np.asarray(alpha, dtype=np.float64), np.asarray(beta, dtype=np.float64))
+    theta, S = tridiagonal_eigh(_real(alpha, "alpha"), _real(beta, "beta"))
     return theta, S[0] ** 2
 
 
@@ -397,10 +489,24 @@ class Eigenpairs:
 
 
 def residual_norms(A: object, values: Array, vectors: Array) -> Array:
-    """||A v_i - lambda_i v_i|| for each column v_i of `vectors` (k products)."""
+    """||A v_i - lambda_i v_i|| for each column v_i of `vectors` ((l,) or (l, k); k products)."""
     A = _as_operator(A)
-    vectors = np.asarray(vectors, dtype=np.float64).reshape(A.shape[0], -1)
-    return np.linalg.norm(_apply(A, vectors, "residual_norms") - vectors * np.asarray(values), axis=0)
+    l = A.shape[0]
+    vectors = _real(vectors, "vectors")
+    if vectors.ndim == 1:
+        vectors = vectors.reshape(-1, 1)
+    values = _real(values, "values").reshape(-1)
+    if vectors.ndim != 2 or vectors.shape[0] != l or values.shape != (vectors.shape[1],):
+        raise ShapeError(f"residual_norms: vectors has shape {vectors.shape} and values "
+                         f"{values.shape}, need vectors (l, k) = ({l}, k), one column per value")
+    return np.linalg.norm(_apply(A, vectors, "residual_norms") - vectors * values, axis=0)
+
+
+def _not_converged(method: str, steps: str, i: int, res: float, bound: float, hint: str
+                   ) -> ConvergenceError:
+    return ConvergenceError(
+        f"top_eigenvalues(method={method!r}): after {steps} the eigenpair {i + 1} has residual "
+        f"||A v - lambda v|| = {res:.3g} > tol * scale = {bound:.3g}; {hint}")
 
 
 def _lanczos_eigs(A: LinearOperator, k: int, largest: bool, v0: Array, tol: float,
@@ -411,48 +517,145 @@ def _lanczos_eigs(A: LinearOperator, k: int, largest: bool, v0: Array, tol: floa
         # the scale: max |theta| over all Ritz values, a lower bound on ||A|| that converges first
         return theta[idx], S[:, idx], beta_last * np.abs(S[-1, idx]), float(np.abs(theta).max())
 
+    def bound(scale: float) -> float:
+        return tol * max(scale, np.finfo(float).tiny)
+
     def converged(alpha: Array, beta: Array, beta_last: float) -> bool:
         if len(alpha) < k:
             return False
         _, _, res, scale = pick(alpha, beta, beta_last)
-        return bool(np.all(res <= tol * max(scale, np.finfo(float).tiny)))
+        return bool(np.all(res <= bound(scale)))
 
     run = _lanczos(A, v0, max_steps, stop=converged)
     if len(run.alpha) < k:
         raise ConvergenceError(f"Lanczos ran {len(run.alpha)} steps, fewer than k = {k}")
-    theta, S, res, _ = pick(run.alpha, run.beta, run.beta_last)
+    theta, S, res, scale = pick(run.alpha, run.beta, run.beta_last)
+    bad = np.flatnonzero(res > bound(scale))
+    if bad.size:  # the budget ran out before every wanted pair converged
+        i = int(bad[np.argmax(res[bad])])
+        raise _not_converged(
+            "lanczos", f"{len(run.alpha)} steps (max_steps = {max_steps}, of at most l = "
+            f"{A.shape[0]})", i, float(res[i]), bound(scale),
+            "raise max_steps or tol" if max_steps < A.shape[0] else
+            "l steps span the whole space, so tol is below the rounding of the products")
     return Eigenpairs(theta, run.Q @ S, res, len(run.alpha))
 
 
-def _power_eigs(A: LinearOperator, k: int, rng: np.random.Generator, tol: float,
-                max_steps: int) -> Eigenpairs:
-    """Power iteration with Hotelling deflation A - sum_j lambda_j u_j u_j^T, one pair at a time."""
+def _power_pass(A: LinearOperator, sign: float, shift: float, k: int, rng: np.random.Generator,
+                tol: float, max_steps: int, scale: float | None, stop_on_negative: bool
+                ) -> tuple[list[float], list[Array], list[float], int]:
+    """Power iteration with Hotelling deflation on B = sign A + shift I: the eigenpairs of B of
+    largest MAGNITUDE, one at a time: (values, vectors, residuals, products).
+
+    Each pair stops when ||B_deflated v - lambda v|| <= tol * s, s = `scale`, or when it is None
+    the largest |lambda| found so far (~ ||B||). With `stop_on_negative` the pass ends at the first
+    negative value (fewer than k pairs).
+    """
     l = A.shape[0]
-    vals, vecs, res, n = [], [], [], 0
+    vals: list[float] = []
+    vecs: list[Array] = []
+    res: list[float] = []
+    n = 0
     for i in range(k):
         U = np.column_stack(vecs) if vecs else np.zeros((l, 0))
         lam_U = np.asarray(vals)
         v = rng.standard_normal(l)
         v /= np.linalg.norm(v)
-        lam, r = 0.0, math.inf
+        lam, r, s = 0.0, math.inf, 0.0
         for _ in range(max_steps):
-            Av = _apply(A, v, "power iteration") - U @ (lam_U * (U.T @ v))
+            Bv = sign * _apply(A, v, "power iteration") + shift * v - U @ (lam_U * (U.T @ v))
             n += 1
-            lam = float(v @ Av)
-            r = float(np.linalg.norm(Av - lam * v))
-            if r <= tol * max(abs(lam), np.finfo(float).tiny):
+            lam = float(v @ Bv)
+            r = float(np.linalg.norm(Bv - lam * v))
+            s = scale if scale is not None else max([abs(lam)] + [abs(x) for x in vals])
+            if r <= tol * max(s, np.finfo(float).tiny):
                 break
-            v = Av / np.linalg.norm(Av)
+            v = Bv / np.linalg.norm(Bv)
         else:
-            raise ConvergenceError(
-                f"power iteration for eigenvalue {i + 1} stopped at {max_steps} products with "
-                f"residual {r:.3g} > tol |lambda| = {tol * abs(lam):.3g} (a small gap "
-                f"|lambda_2 / lambda_1| slows it; Lanczos converges faster)")
+            raise _not_converged(
+                "power", f"{max_steps} products (max_steps, the budget per eigenvalue) on "
+                f"{'A' if sign > 0 else '-A'}" + (f" + {shift:.3g} I" if shift else ""),
+                i, r, tol * s, "a small gap |lambda_2 / lambda_1| slows power iteration, and a "
+                "pair +-lambda of largest magnitude stops it (Lanczos converges faster)")
         vals.append(lam)
         vecs.append(v)
         res.append(r)
-    order = np.argsort(vals)[::-1]
-    return Eigenpairs(np.asarray(vals)[order], np.column_stack(vecs)[:, order], np.asarray(res)[order], n)
+        if stop_on_negative and lam < 0:
+            break
+    return vals, vecs, res, n
+
+
+def _power_eigs(A: LinearOperator, k: int, largest: bool, rng: np.random.Generator, tol: float,
+                max_steps: int) -> Eigenpairs:
+    """The k algebraically largest (smallest) eigenpairs by power iteration (see top_eigenvalues)."""
+    sign = 1.0 if largest else -1.0  # the smallest of A are the largest of -A
+    vals, vecs, res, n = _power_pass(A, sign, 0.0, k, rng, tol, max_steps, None, True)
+    scale = max(abs(x) for x in vals)  # the dominant |eigenvalue| of A: ~ ||A||
+    shift = 0.0
+    if min(vals) < 0:
+        # Some of the k eigenvalues of largest magnitude of B = sign A are negative, so they are
+        # not its k largest. B + s I with s >= ||B|| is positive semi-definite, and there the
+        # largest magnitudes are the largest values.
+        shift = scale + res[int(np.argmax(np.abs(vals)))]
+        vals, vecs, res, n2 = _power_pass(A, sign, shift, k, rng, tol, max_steps, scale, False)
+        n += n2
+    if k == 1:  # the last iterate's residual is the true one: no deflation entered it
+        theta, Y, R = np.asarray(vals), vecs[0].reshape(-1, 1), np.asarray(res)
+    else:
+        # Hotelling's deflated residuals are not those of A (the earlier pairs' errors leak in,
+        # amplified by 1 / gap): Rayleigh-Ritz on span(v_1..v_k), with explicit residuals
+        Q, _ = np.linalg.qr(np.column_stack(vecs))
+        BQ = sign * _apply(A, Q, "power iteration (Rayleigh-Ritz)") + shift * Q
+        n += k
+        theta, S = np.linalg.eigh((Q.T @ BQ + BQ.T @ Q) / 2)
+        order = np.argsort(theta)[::-1]
+        theta, S = theta[order], S[:, order]
+        Y = Q @ S
+        R = np.linalg.norm(BQ @ S - Y * theta, axis=0)
+    bound = tol * max(scale, np.finfo(float).tiny)
+    bad = np.flatnonzero(R > bound)
+    if bad.size:
+        i = int(bad[np.argmax(R[bad])])
+        raise _not_converged("power", f"{n} products (max_steps = {max_steps} per eigenvalue)",
+                             i, float(R[i]), bound, "raise max_steps or tol, or use 'lanczos'")
+    return Eigenpairs(sign * (theta - shift), Y, R, n)
+
+
+def _arpack_eigs(A: LinearOperator, k: int, largest: bool, rng: np.random.Generator, tol: float,
+                 max_steps: int | None) -> Eigenpairs:
+    anorm = _check_symmetric(A, rng, "A")
+    # eigsh's test is ||r|| <= tol max(eps^(2/3), |theta|): on A / anorm (anorm <= ||A||, from the
+    # symmetry check) its absolute floor eps^(2/3) is relative to A's scale
+    scale = anorm if anorm > 0 else 1.0
+    counter = [0]
+
+    def mv(v: Array) -> Array:
+        counter[0] += 1
+        return _apply(A, v, "arpack") / scale
+
+    def mm(V: Array) -> Array:
+        counter[0] += V.shape[1]
+        return _apply(A, V, "arpack") / scale
+
+    try:
+        vals, vecs = spla.eigsh(_Symmetric(A.shape[0], mv, mm), k=k, which="LA" if largest else "SA",
+                                v0=rng.standard_normal(A.shape[0]), tol=tol, maxiter=max_steps)
+    except spla.ArpackNoConvergence as exc:
+        raise ConvergenceError(
+            f"top_eigenvalues(method='arpack'): scipy's eigsh did not converge to tol = {tol:g} in "
+            f"maxiter = {max_steps} restarts ({counter[0]} products): {len(exc.eigenvalues)} of "
+            f"k = {k} eigenpairs converged; raise max_steps or tol, or use 'lanczos'") from exc
+    vals = vals * scale
+    order = np.argsort(vals)[::-1] if largest else np.argsort(vals)
+    vals, vecs = vals[order], vecs[:, order]
+    res = residual_norms(A, vals, vecs)
+    bound = tol * max(scale, float(np.abs(vals).max()), np.finfo(float).tiny)
+    bad = np.flatnonzero(res > bound)
+    if bad.size:
+        i = int(bad[np.argmax(res[bad])])
+        raise _not_converged("arpack", f"{counter[0]} products", i, float(res[i]), bound,
+                             "raise tol, or use 'lanczos'")
+    return Eigenpairs(vals, vecs, res, counter[0] + k + 2)
 
 
 def top_eigenvalues(A: object, k: int = 1, method: str = "lanczos", which: str = "largest", *,
@@ -460,25 +663,42 @@ def top_eigenvalues(A: object, k: int = 1, method: str = "lanczos", which: str =
                     v0: Array | None = None) -> Eigenpairs:
     """The k largest (or smallest) eigenvalues of a symmetric A and their eigenvectors.
 
-    Returns an `Eigenpairs` that unpacks as (values (k,), vectors (l, k)); `.residuals` holds
-    ||A v_i - lambda_i v_i|| and `.n_matvecs` the products spent.
+    `which` means the same for every method: "largest" the k algebraically largest eigenvalues
+    (not those of largest magnitude: on diag(1, 0.5, -3) the largest is 1), "smallest" the k
+    algebraically smallest. Returns an `Eigenpairs` that unpacks as (values (k,), vectors (l, k)),
+    values largest first ("smallest": smallest first); `.residuals` holds ||A v_i - lambda_i v_i||
+    and `.n_matvecs` the products spent.
+
+    Every method either returns pairs with residuals[i] <= tol * s, s ~ ||A|| (defined per method
+    below), so that some eigenvalue of A lies within tol * s of values[i], or raises
+    ConvergenceError naming the method, the steps spent and the residual.
 
     Methods:
         "lanczos": Lanczos with full reorthogonalisation from a random start, stopped when every
-            wanted Ritz pair has residual beta_k |s_(k,i)| <= tol max_j |theta_j| (~ tol ||A||).
+            wanted Ritz pair has residual beta_k |s_(k,i)| <= tol max_j |theta_j| (s = the largest
+            |Ritz value|, ~ ||A||); ConvergenceError when max_steps steps end before that.
             Kaniel-Paige-Saad: error ~ ((1 - sqrt(g)) / (1 + sqrt(g)))^(2k), g = (l1 - l2)/(l2 - l_min).
-        "power": power iteration with deflation, for comparison: error ~ (lambda_2 / lambda_1)^(2k).
-            It finds the eigenvalues of largest MAGNITUDE, so it answers which="largest" only
-            when those are the largest ones (positive semi-definite A, or dominant positive
-            outliers as in trained networks' Hessians); which="smallest" is not offered.
-        "arpack": scipy's eigsh (implicitly restarted Lanczos), which needs k < l.
+        "power": power iteration with Hotelling deflation, for comparison: error ~
+            (lambda_2 / lambda_1)^(2k). It finds eigenvalues of largest MAGNITUDE, so it runs on
+            B = A (-A for "smallest"); when some of B's k largest-magnitude eigenvalues are
+            negative it runs again on B + s I, s = |lambda_1(B)| (+ its residual) >= ||B||, which is
+            positive semi-definite, where the largest magnitudes are the largest values. For k > 1
+            a Rayleigh-Ritz step on the k vectors (k products) gives the returned pairs and their
+            explicit residuals. s = |dominant eigenvalue of A|. max_steps is the budget per
+            eigenvalue; a pair +-lambda of largest magnitude never converges (ConvergenceError).
+        "arpack": scipy's eigsh (implicitly restarted Lanczos, which="LA" / "SA"), which needs
+            k < l; run on A / a, a = max ||A u|| / ||u|| over the symmetry check's random u, so
+            that eigsh's own tol is relative; its residuals are then computed explicitly (k
+            products) and checked against tol * s, s = max(a, max_i |values_i|).
     Args:
-        tol: relative residual tolerance (lanczos, power, and eigsh's own tol).
-        max_steps: the budget of products (default: l for lanczos, 100 l for power).
+        tol: relative residual tolerance, as above (lanczos, power; eigsh's own tol for arpack).
+        max_steps: the budget: Lanczos steps (products; default l), power iteration's products per
+            eigenvalue (default 100 l), eigsh's maxiter (restarts; default scipy's 10 l).
         v0: Lanczos' start vector (default: a Gaussian vector from rng), e.g. the top eigenvector
             of a nearby operator, mixed with a random vector so that no eigenvector is missed.
     Raises:
-        ShapeError: k not in 1..l; NotSymmetricError; NonFiniteError; ConvergenceError.
+        ShapeError: k not in 1..l, a product of the wrong shape; NotRealError: a complex operator
+        or product; NotSymmetricError; NonFiniteError; ConvergenceError.
     """
     A = _as_operator(A)
     rng = _check_rng(rng)
@@ -486,31 +706,23 @@ def top_eigenvalues(A: object, k: int = 1, method: str = "lanczos", which: str =
     k = _check_count(k, "k", 1, l, f" (the operator has l = {l} eigenvalues)")
     if which not in ("largest", "smallest"):
         raise TestbedError(f"which must be 'largest' or 'smallest', got {which!r}")
-    if not (isinstance(tol, float | int) and tol > 0 and math.isfinite(tol)):
+    if isinstance(tol, bool) or not (isinstance(tol, float | int) and tol > 0 and math.isfinite(tol)):
         raise TestbedError(f"tol must be a finite number > 0, got {tol!r}")
+    largest = which == "largest"
     if method == "lanczos":
         steps = l if max_steps is None else _check_count(max_steps, "max_steps", k, l)
         start = rng.standard_normal(l) if v0 is None else _check_vector(v0, l, "v0")
-        return _lanczos_eigs(A, k, which == "largest", start, float(tol), steps)
+        return _lanczos_eigs(A, k, largest, start, float(tol), steps)
     if method == "power":
-        if which != "largest":
-            raise TestbedError("method='power' finds the eigenvalues of largest magnitude; for "
-                               "which='smallest' use 'lanczos' or 'arpack'")
         _check_symmetric(A, rng, "A")
         steps = 100 * l if max_steps is None else _check_count(max_steps, "max_steps", 1)
-        out = _power_eigs(A, k, rng, float(tol), steps)
-        return Eigenpairs(out.values, out.vectors, out.residuals, out.n_matvecs + 2)
+        out = _power_eigs(A, k, largest, rng, float(tol), steps)
+        return Eigenpairs(out.values, out.vectors, out.residuals, out.n_matvecs + (2 if l > 1 else 0))
     if method == "arpack":
         if k >= l:
             raise ShapeError(f"method='arpack' needs k < l, got k = {k}, l = {l}; use 'lanczos'")
-        _check_symmetric(A, rng, "A")
-        counted = count_matvecs(A)
-        vals, vecs = spla.eigsh(counted.operator, k=k, which="LA" if which == "largest" else "SA",
-                                v0=rng.standard_normal(l), tol=float(tol), maxiter=max_steps)
-        order = np.argsort(vals)[::-1] if which == "largest" else np.argsort(vals)
-        vals, vecs = vals[order], vecs[:, order]
-        res = residual_norms(A, vals, vecs)
-        return Eigenpairs(vals, vecs, res, counted.n + k + 2)
+        steps = None if max_steps is None else _check_count(max_steps, "max_steps", 1)
+        return _arpack_eigs(A, k, largest, rng, float(tol), steps)
     raise TestbedError(f"method must be 'lanczos', 'power' or 'arpack', got {method!r}")
 
 
@@ -528,9 +740,11 @@ def _probes(l: int, m: int, rng: np.random.Generator, probes: Array | None) -> A
     if probes is None:
         _check_count(m, "m", 1)
         return rademacher(l, m, rng)
-    Z = np.asarray(probes, dtype=np.float64)
+    Z = _real(probes, "probes")
     if Z.shape != (l, m):
         raise ShapeError(f"probes has shape {Z.shape}, need (l, m) = ({l}, {m})")
+    if not np.isfinite(Z).all():
+        raise NonFiniteError(f"probes{list(np.argwhere(~np.isfinite(Z))[0])} is not finite")
     return Z
 
 
@@ -556,7 +770,9 @@ def trace_estimate(A: object, m: int, method: str = "hutchinson", *, rng: np.ran
         probes: (l, m) vectors to use instead of drawing Rademacher ones ("hutchinson" only; e.g.
             all 2^l sign vectors to check the estimator exactly).
     Raises:
-        ShapeError: m < 1 (hutchinson) or m < 3 (hutch++), probes of the wrong shape.
+        ShapeError: m < 1 (hutchinson) or m < 3 (hutch++), probes of the wrong shape, a product
+            A v of the wrong shape. NotRealError: a complex operator, product or probe.
+        NotSymmetricError, NonFiniteError: as in `lanczos`.
     """
     A = _as_operator(A)
     rng = _check_rng(rng)
@@ -628,11 +844,34 @@ def spectral_density(A: object, k: int, n_probes: int, *, rng: np.random.Generat
 
 
 def density_curve(nodes: Array, weights: Array, grid: Array, sigma: float) -> Array:
-    """The Gaussian-broadened density sum_i w_i N(t; theta_i, sigma^2) at each t of `grid`."""
-    nodes, weights, grid = (np.asarray(a, dtype=np.float64) for a in (nodes, weights, grid))
+    """The Gaussian-broadened density sum_i w_i N(t; theta_i, sigma^2) at each t of `grid`.
+
+    nodes and weights (equal 1-D shapes, e.g. `spectral_density`'s) must be finite and the weights
+    >= 0 (a density's point masses); grid finite, of any shape (the result has its shape); sigma
+    finite and > 0. A sigma so small that the curve overflows raises NonFiniteError.
+    """
+    nodes, weights, grid = (_real(a, name) for a, name in
+                            ((nodes, "nodes"), (weights, "weights"), (grid, "grid")))
     if nodes.shape != weights.shape or nodes.ndim != 1:
         raise ShapeError(f"nodes {nodes.shape} and weights {weights.shape} must be equal 1-D shapes")
+    for name, arr in (("nodes", nodes), ("weights", weights), ("grid", grid)):
+        if not np.isfinite(arr).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+            raise NonFiniteError(f"density_curve: {name}{list(bad)} is {arr[bad]}; {name} must be "
+                                 f"finite")
+    if (weights < 0).any():
+        i = int(np.argmax(weights < 0))
+        raise TestbedError(f"density_curve: weights[{i}] = {float(weights[i])!r} < 0; the weights of a "
+                           f"density's point masses must be >= 0")
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
+        raise TypeError(f"sigma must be a real number, got {sigma!r}")
     if not (math.isfinite(sigma) and sigma > 0):
         raise TestbedError(f"sigma must be finite and > 0, got {sigma}")
-    d = (grid[..., None] - nodes) / sigma
-    return (weights * np.exp(-0.5 * d * d)).sum(axis=-1) / (sigma * math.sqrt(2 * math.pi))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        d = (grid[..., None] - nodes) / sigma
+        out = (weights * np.exp(-0.5 * d * d)).sum(axis=-1) / (float(sigma) * math.sqrt(2 * math.pi))
+    if not np.isfinite(out).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+        raise NonFiniteError(f"density_curve overflowed at grid{list(bad)} = {grid[bad]}: sigma = "
+                             f"{sigma!r} is too small for weights up to {weights.max():.3g}")
+    return out

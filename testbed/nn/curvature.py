@@ -10,6 +10,11 @@ the residuals tau - y vanish. `hessian_operator`'s product is Pearlmutter's R-pa
 R{tau_i} = J_i v, and one backward pass with dJ/dtau_i replaced by R{tau_i} / m gives
 (1/m) sum_i J_i^T J_i v (Lemmas 1 and 2 applied to that seed, with no second-order term). Both feed
 the algorithms of `testbed.curvature` (Lanczos, Hutch++, stochastic Lanczos quadrature).
+
+Both operators are snapshots, the rule of `testbed.curvature`: building one copies the network's
+weights and biases, x and y, so that changing any of them in place afterwards (net.W[0][...] = ...,
+x[...] = ...) changes none of its products: H v and G v stay the products at the parameters and
+data of build time. To follow new weights, build a new operator.
 """
 
 from __future__ import annotations
@@ -45,22 +50,24 @@ def unflatten(theta: Array, net: Network) -> tuple[list[Array], list[Array]]:
     return unravel_params(theta, net.sizes)
 
 
-def _checked_data(net: Network, x: Array, y: Array) -> tuple[Array, Array]:
+def _snapshot(net: Network, x: Array, y: Array) -> tuple[Network, Array, Array]:
+    """Copies of net, x (as (m, n[0])) and y (as (m, n[r])), validated: what an operator is built at."""
     if not isinstance(net, Network):
         raise TypeError(f"net must be a testbed.nn.Network, got {type(net)}")
     x2, single = as_input(net, x)
     y2 = as_target(net, y, x2.shape[0], single)
-    return x2, y2
+    # as_input and as_target return views of the caller's arrays when they can: copy them
+    return net.copy(), x2.copy(), y2.copy()
 
 
 def hessian_operator(net: Network, x: Array, y: Array) -> LinearOperator:
     """H = d^2 J / d theta^2 at (x, y) as an l x l LinearOperator over `flatten`'s order.
 
     H v = flatten(hvp(net, x, y, unflatten(v, net))): one R-pass (Pearlmutter 1994), exact up to
-    rounding, at most 8/3 of a gradient's matmuls.
+    rounding, at most 8/3 of a gradient's matmuls. A snapshot: net, x and y are copied here, so
+    that the operator stays the Hessian at the parameters and data it was built at.
     """
-    x2, y2 = _checked_data(net, x, y)
-    net = net.copy()  # the operator stays the Hessian at these parameters
+    net, x2, y2 = _snapshot(net, x, y)
 
     def matvec(v: Array) -> Array:
         return flatten(hvp(net, x2, y2, unflatten(v, net)))
@@ -78,9 +85,10 @@ def gauss_newton_operator(net: Network, x: Array, y: Array) -> LinearOperator:
                                d[k-1] = sigma'(z[k-1]) * (d[k] W[k]).
     u^T G u = (1/m) sum_i ||J_i u||^2 >= 0: positive semi-definite by construction, with rank at most
     m n[r]. `y` enters only through the check of its shape (G does not depend on the targets).
+    A snapshot: net and x are copied here (and the forward pass run on the copies), so that the
+    operator stays G at the parameters and data it was built at.
     """
-    x2, _ = _checked_data(net, x, y)
-    net = net.copy()
+    net, x2, _ = _snapshot(net, x, y)
     act = get_activation(net.activation)
     cache = forward(net, x2)
     r, m = net.depth, x2.shape[0]
