@@ -127,3 +127,11 @@ def test_variance_checks_the_scale_like_the_initialiser():
 def test_an_initialiser_called_directly_checks_its_shape(n_out, n_in, exc, match):
     with pytest.raises(exc, match=match):
         init.he_normal(n_out, n_in, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("kw, error", [({"bias_std": "0.5"}, TypeError), ({"bias_value": True}, TypeError),
+                                       ({"bias_std": None}, TypeError), ({"bias_std": -1.0}, ValueError),
+                                       ({"bias_value": float("nan")}, ValueError)])
+def test_bias_arguments_are_checked_like_the_scales(kw, error):
+    with pytest.raises(error, match=next(iter(kw))):
+        nn.init_network([2, 3, 1], "tanh", "xavier_normal", np.random.default_rng(0), **kw)

@@ -48,7 +48,7 @@ def _check_dims(n_out: object, n_in: object, where: str = "an initialiser") -> t
     return _check_count(n_out, "n_out", where), _check_count(n_in, "n_in", where)
 
 
-def _check_real(value: object, name: str, where: str) -> float:
+def check_real(value: object, name: str, where: str) -> float:
     """value as a finite float; TypeError unless a real number (a str, bool or None is not one)."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a real number (int or float), got "
@@ -63,14 +63,14 @@ def _check_real(value: object, name: str, where: str) -> float:
     return v
 
 
-def _check_scale(value: object, name: str, where: str) -> float:
+def check_scale(value: object, name: str, where: str) -> float:
     """A scale (std, a, sigma_w) as a float >= 0 whose square, the variance, is a finite float.
 
     0 is allowed (a point mass at 0, like `zeros`); a negative scale is refused rather than
     silently squared away, and so is one so large that scale^2 overflows (>= about 1.3e154),
     since then the variance it targets and the draws themselves are not finite.
     """
-    v = _check_real(value, name, where)
+    v = check_real(value, name, where)
     if v < 0:
         raise NetworkError(f"{where}: {name} must be >= 0 (a scale), got {value!r}")
     if not math.isfinite(v * v):
@@ -81,10 +81,10 @@ def _check_scale(value: object, name: str, where: str) -> float:
 
 # Each keyword argument of an initialiser and its check: a scale (>= 0) or any finite real number.
 _KWARG_CHECKS: dict[str, Callable[[object, str, str], float]] = {
-    "std": _check_scale,
-    "a": _check_scale,
-    "sigma_w": _check_scale,
-    "c": _check_real,
+    "std": check_scale,
+    "a": check_scale,
+    "sigma_w": check_scale,
+    "c": check_real,
 }
 
 
@@ -100,14 +100,14 @@ def zeros(n_out: int, n_in: int, rng: np.random.Generator) -> Array:
 def constant(n_out: int, n_in: int, rng: np.random.Generator, *, c: float) -> Array:
     """W = c everywhere. Mean c, Var(w) = 0 (as symmetric as zeros: units never differentiate)."""
     n_out, n_in = _check_dims(n_out, n_in, "initialiser 'constant'")
-    c = _check_real(c, "c", "initialiser 'constant'")
+    c = check_real(c, "c", "initialiser 'constant'")
     return np.full((n_out, n_in), c, dtype=np.float64)
 
 
 def normal(n_out: int, n_in: int, rng: np.random.Generator, *, std: float) -> Array:
     """w ~ N(0, std^2). Mean 0, Var(w) = std^2, whatever the fan-in."""
     n_out, n_in = _check_dims(n_out, n_in, "initialiser 'normal'")
-    std = _check_scale(std, "std", "initialiser 'normal'")
+    std = check_scale(std, "std", "initialiser 'normal'")
     return rng.normal(0.0, std, size=(n_out, n_in))
 
 
@@ -117,14 +117,14 @@ def scaled_normal(n_out: int, n_in: int, rng: np.random.Generator, *, sigma_w: f
     sigma_w^2 = 1 is lecun, sigma_w^2 = 2 is he_normal (relu's edge of chaos).
     """
     n_out, n_in = _check_dims(n_out, n_in, "initialiser 'scaled_normal'")
-    sigma_w = _check_scale(sigma_w, "sigma_w", "initialiser 'scaled_normal'")
+    sigma_w = check_scale(sigma_w, "sigma_w", "initialiser 'scaled_normal'")
     return rng.normal(0.0, sigma_w / math.sqrt(n_in), size=(n_out, n_in))
 
 
 def uniform(n_out: int, n_in: int, rng: np.random.Generator, *, a: float) -> Array:
     """w ~ U[-a, a]. Mean 0, Var(w) = a^2 / 3."""
     n_out, n_in = _check_dims(n_out, n_in, "initialiser 'uniform'")
-    a = _check_scale(a, "a", "initialiser 'uniform'")
+    a = check_scale(a, "a", "initialiser 'uniform'")
     return rng.uniform(-a, a, size=(n_out, n_in))
 
 

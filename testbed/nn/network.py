@@ -16,7 +16,7 @@ import numpy as np
 
 from .activations import get_activation
 from .errors import NetworkError, NetworkNonFiniteError, NetworkShapeError
-from .init import check_kwargs, get_initialiser
+from .init import check_kwargs, check_real, check_scale, get_initialiser
 
 Array = np.ndarray
 
@@ -150,8 +150,8 @@ def init_network(sizes: Sequence[int], activation: str, init: str, rng: np.rando
     given; those two keywords are taken out before the rest goes to the initialiser. Layers are
     drawn in order k = 1..r from the one Generator, so a seed fixes the whole network.
     """
-    bias_std = float(init_kwargs.pop("bias_std", 0.0))
-    bias_value = float(init_kwargs.pop("bias_value", 0.0))
+    bias_std = check_scale(init_kwargs.pop("bias_std", 0.0), "bias_std", "init_network")
+    bias_value = check_real(init_kwargs.pop("bias_value", 0.0), "bias_value", "init_network")
     fn = get_initialiser(init)
     check_kwargs(init, **init_kwargs)
     get_activation(activation)
@@ -174,9 +174,6 @@ def init_network(sizes: Sequence[int], activation: str, init: str, rng: np.rando
     for k, n in enumerate(sizes):
         if n < 1:
             raise NetworkShapeError(f"layer k={k}: n[{k}] = {n}, every layer needs >= 1 unit")
-    if not (np.isfinite(bias_std) and bias_std >= 0 and np.isfinite(bias_value)):
-        raise NetworkError(f"bias_std must be finite and >= 0 and bias_value finite, "
-                           f"got {bias_std}, {bias_value}")
     W, b = [], []
     for k in range(1, len(sizes)):
         W.append(fn(sizes[k], sizes[k - 1], rng, **init_kwargs))
