@@ -48,6 +48,22 @@ class Circuit:
         set_(self, "level", _frozen(_levels(self) if level is None else level, np.int64))
         set_(self, "_cache", {})  # evaluation plans, the gradient circuit: derived, never mutated
 
+    @classmethod
+    def _trusted(cls, l: int, op: np.ndarray, a0: np.ndarray, a1: np.ndarray, consts: np.ndarray,
+                 outputs: np.ndarray, level: np.ndarray) -> Circuit:
+        """A circuit from arrays testbed has just derived from a validated circuit (checkpoint
+        segments): taken as they are, made read-only in place, not validated or copied again."""
+        c = object.__new__(cls)
+        for name, a, dtype in (("op", op, np.int8), ("a0", a0, np.int64), ("a1", a1, np.int64),
+                               ("consts", consts, np.float64), ("outputs", outputs, np.int64),
+                               ("level", level, np.int64)):
+            a = np.ascontiguousarray(a, dtype=dtype)
+            a.setflags(write=False)
+            object.__setattr__(c, name, a)
+        object.__setattr__(c, "l", int(l))
+        object.__setattr__(c, "_cache", {})
+        return c
+
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"a Circuit is immutable: its {name!r} cannot be set (build a new "
                              f"circuit, e.g. with testbed.Circuit(l, op, a0, a1, consts, outputs))")

@@ -70,8 +70,12 @@ def jvp_counts(counts: dict[str, int]) -> Counter:
     return +total
 
 
-def op_counts(c: Circuit, mode: str) -> dict[str, int]:
+def op_counts(c: Circuit, mode: str, checkpoints: int | None = None) -> dict[str, int]:
     """Exact operation counts of one call of `mode` on c, by primitive.
+
+    checkpoints=s (modes grad and vjp): with binomial checkpointing, the gradient's operations
+    plus the forward operations of every segment the revolve schedule recomputes
+    (`testbed.checkpoint.recomputation_counts`).
 
     forward     one evaluation: c.counts()
     grad, vjp   value_and_grad / vjp: forward + reverse sweep (= the gradient circuit's size)
@@ -84,12 +88,18 @@ def op_counts(c: Circuit, mode: str) -> dict[str, int]:
     if not isinstance(c, Circuit):
         raise TypeError(f"op_counts needs a testbed Circuit as its first argument, got "
                         f"{type(c).__name__} {c!r:.40}")
+    if checkpoints is not None and mode not in ("grad", "vjp"):
+        raise TestbedError(f"checkpoints apply to the modes 'grad' and 'vjp', not {mode!r}")
     if mode == "jacobian":
         mode = jacobian_mode(c)
     if mode == "forward":
         out = Counter(c.counts())
     elif mode in ("grad", "vjp"):
         out = grad_counts(c)
+        if checkpoints is not None:
+            from .checkpoint import recomputation_counts
+
+            out.update(recomputation_counts(c, checkpoints))
     elif mode == "jvp":
         out = jvp_counts(c.counts())
     elif mode == "hvp":

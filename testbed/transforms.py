@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import evaluate as E
+from .checkpoint import vjp as checkpoint_vjp
 from .circuit import Circuit, Tracer, trace
 from .costs import jacobian_mode
 from .errors import NonFiniteError, ShapeError, TestbedError
@@ -100,9 +101,15 @@ def _one_point(c: Circuit, x: object, what: str) -> np.ndarray:
     return X
 
 
-def vjp(c: Circuit, x: object, u: object, executor: str = "auto") -> tuple:
+def vjp(c: Circuit, x: object, u: object, executor: str = "auto",
+        checkpoints: int | None = None) -> tuple:
     """(f(x), u^T J(x)) for u of shape (k,) (or (B, k) with a batch of x): one forward sweep, then
-    one reverse sweep seeded with adj_o = u_o at output o."""
+    one reverse sweep seeded with adj_o = u_o at output o.
+
+    checkpoints=s: binomial checkpointing (testbed.checkpoint): the circuit cut into segments at
+    level cuts, s stored states, each segment's values recomputed when its reverse sweep needs
+    them; the same numbers, bit for bit, in O(s x width + one segment) memory instead of O(N).
+    """
     _circuit(c, "vjp")
     X, batched = E.as_points(c, x)
     U = E.as_real(u, "u")
@@ -112,21 +119,31 @@ def vjp(c: Circuit, x: object, u: object, executor: str = "auto") -> tuple:
                          f"{' per point' if batched else ''})")
     if not np.isfinite(U).all():
         raise NonFiniteError("u must be finite")
-    return _forward_reverse(c, X, batched, U.reshape(*want).T, executor)  # U: (k,) or (k, B)
+    return _forward_reverse(c, X, batched, U.reshape(*want).T, executor, checkpoints)
 
 
 def _forward_reverse(c: Circuit, X: np.ndarray, batched: bool, U: np.ndarray,
-                     executor: str) -> tuple:
+                     executor: str, checkpoints: int | None) -> tuple:
+    """(outputs, u^T J) for U of shape (k,) or (k, B)."""
+    if checkpoints is not None:
+        E.executor_of(c, executor)  # a bad executor name is refused before any work
+        out, g, _ = checkpoint_vjp(c, X, U, checkpoints, executor)
+        value = out.T.copy() if batched else out.copy()
+        if c.n_outputs == 1:
+            value = value.reshape(-1) if batched else float(value[0])
+        return value, (g.T.copy() if batched else g.copy())
     vals = E.forward(c, X, executor)
     g = E.reverse(c, vals, U, executor)[:c.l]
     return E.outputs_of(c, vals, batched), (g.T.copy() if batched else g.copy())
 
 
-def value_and_grad(c: Circuit, x: object, executor: str = "auto") -> tuple:
-    """(f(x), grad f(x)): one forward sweep, then one reverse sweep seeded with d f / d f = 1."""
+def value_and_grad(c: Circuit, x: object, executor: str = "auto",
+                   checkpoints: int | None = None) -> tuple:
+    """(f(x), grad f(x)): one forward sweep, then one reverse sweep seeded with d f / d f = 1
+    (checkpoints=s: with s stored states, as in `vjp`)."""
     _scalar(c, "value_and_grad")
     X, batched = E.as_points(c, x)
-    return _forward_reverse(c, X, batched, np.ones((1, *X.shape[1:])), executor)
+    return _forward_reverse(c, X, batched, np.ones((1, *X.shape[1:])), executor, checkpoints)
 
 
 def jvp(c: Circuit, x: object, v: object, executor: str = "auto") -> tuple:
