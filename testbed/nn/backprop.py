@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import checkpoint as _ckpt
 from ._inputs import all_finite, as_input, as_target, first_nonfinite, overflow, product_finite
 from .activations import get_activation
 from .errors import NetworkNonFiniteError, NetworkShapeError
@@ -256,10 +257,31 @@ def backward(net: Network, cache: Cache, y: Array, need_dx: bool = True) -> Grad
     return grads
 
 
-def value_and_grad(net: Network, x: Array, y: Array, need_dx: bool = True) -> tuple[float, Grads]:
-    """(J, Grads): one forward and one backward pass, each checked as in `loss` and `backward`."""
+def value_and_grad(net: Network, x: Array, y: Array, need_dx: bool = True,
+                   checkpoints: int | str | None = None) -> tuple[float, Grads]:
+    """(J, Grads): one forward and one backward pass, each checked as in `loss` and `backward`.
+
+    checkpoints=s (an int) or "sqrt": backprop with checkpoints (testbed.nn.checkpoint): a[k]
+    stored at a few layers and recomputed elsewhere, Griewank's binomial schedule with s stored
+    activations or Chen et al.'s every ceil(sqrt r)-th layer; the same gradients bit for bit,
+    Grads.dz and Grads.da then None but at the output layer.
+    """
     x2, single = as_input(net, x)
     y2 = as_target(net, y, x2.shape[0], single)
+    checkpoints = _ckpt.check(checkpoints)
+    if checkpoints is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                J, dW, db, dx, dz_r, _ = _ckpt.run(net, x2, y2, need_dx, checkpoints)
+            except _ckpt.Overflow:
+                pass  # plain backprop below names the layer and the quantity that overflowed
+            else:
+                if math.isfinite(J):
+                    r = net.depth
+                    if dx is not None and single:
+                        dx = dx.reshape(-1)
+                    return J, Grads(dW=dW, db=db, dx=dx, dz=[None] * r + [dz_r],
+                                    da=[None] * r + [dz_r])
     with np.errstate(over="ignore", invalid="ignore"):
         cache = _checked_forward(net, x2)
         cache.single = single
