@@ -176,119 +176,159 @@ def revolve(n: int, s: int) -> Schedule:
 
 # --- checkpointed gradients of circuits -------------------------------------------------------------
 #
-# A deep circuit is cut into segments at level cuts: positions p where every operation before p
-# has a lower level than every operation from p on (a chain has one between any two nodes; a wide
-# circuit has few or none). The state at a cut is what crosses it: the operations before it that a
-# later operation (or an output) reads. Segment k is run as a circuit of its own, S_k, whose
-# inputs are x and the state at its first cut and whose outputs are the state at its last cut and
-# x (passed through, so that the cotangents of x accumulate in the order of the whole sweep). The
-# revolve schedule over the segments keeps s states; each segment's values are recomputed from the
-# nearest stored state when its reverse sweep needs them. Inputs and constants are never part of a
-# state: x is always at hand, and a constant an earlier segment defined is written into S_k again.
+# A circuit is cut into segments run one after another; segment k is run as a circuit of its own,
+# S_k, whose inputs are x and the state at its first cut (the operations of earlier segments that
+# it or a later segment reads, or that are outputs) and whose outputs are the state at its last
+# cut and x (passed through, so that the cotangents of x accumulate in the order of the whole
+# sweep). The revolve schedule over the segments keeps s states; each segment's values are
+# recomputed from the nearest stored state when its reverse sweep needs them. Inputs and
+# constants are never state: x is always at hand, and S_k writes the constants it reads itself.
+#
+# How the segments are cut follows the order in which the executor's reverse sweep accumulates
+# cotangents, so that each cotangent is summed in the very same order as without checkpoints:
+#   "slots"   ranges of consecutive slots (the sequential and compiled executors sweep slot by
+#             slot, from the last down)
+#   "levels"  ranges of levels (the vectorised executor sweeps level by level): a segment holds
+#             the operations of its levels, in slot order, and keeps their levels
 
 
 @dataclass(frozen=True)
 class _Segment:
-    lo: int                 # its slots are lo .. hi - 1 of the circuit
-    hi: int
-    state_in: np.ndarray    # the operations before lo it reads or passes on (sorted)
-    state_out: np.ndarray   # the state at hi (sorted)
-
-
-def level_cuts(c: object) -> np.ndarray:
-    """The positions p (l < p < n_slots) where every operation before p has a lower level than
-    every operation from p on: where a circuit can be cut into segments run one after another."""
-    from .primitives import CONST
-
-    is_op = c.op > CONST
-    lev = np.where(is_op, c.level, -1)
-    before = np.maximum.accumulate(lev)[:-1]  # max level of the operations in slots < p, p = 1..n-1
-    lev_after = np.where(is_op, c.level, np.iinfo(np.int64).max)
-    after = np.minimum.accumulate(lev_after[::-1])[::-1][1:]  # min level of operations in >= p
-    p = np.arange(1, c.n_slots)
-    ok = (before < after) & (p > c.l) & (before >= 0) & (after < np.iinfo(np.int64).max)
-    return p[ok]
+    slots: np.ndarray       # its slots, in slot order: operations, and in "slots" mode the
+                            # constants among them (a contiguous range lo .. hi - 1)
+    state_in: np.ndarray    # the state at its first cut (sorted slots)
+    state_out: np.ndarray   # the state at its last cut (sorted slots)
+    lo: int = -1            # "slots" mode: the range, so that positions are a subtraction
+    hi: int = -1
 
 
 def default_segments(s: int) -> int:
-    """C(s + 2, s): the most segments s snapshots reverse with every segment advanced at most
+    """C(s + 2, s): the most segments s snapshots reverse with no segment advanced more than
     twice (repetition number t = 2): the default, a balance between memory (s states and one
     segment's values) and time (about 1 + t forward passes)."""
     return comb(s + 2, s)
 
 
-def _plan(c: object, n_segments: int) -> list[_Segment]:
+def segmentation(executor: str) -> str:
+    """"levels" for the vectorised executor, "slots" for the others (see above)."""
+    return "levels" if executor == "vectorised" else "slots"
+
+
+def _plan(c: object, n_segments: int, mode: str) -> list[_Segment]:
     from .primitives import CONST
 
-    key = ("checkpoint_plan", n_segments)
+    key = ("checkpoint_plan", n_segments, mode)
     if key in c._cache:
         return c._cache[key]
-    cuts = level_cuts(c)
-    if cuts.size == 0:
-        raise CheckpointError(f"this circuit (N={c.size}, depth {c.depth}) has no level cut: it "
-                              "cannot be split into segments run one after another; checkpointing "
-                              "is for deep circuits")
-    first_op = int(np.flatnonzero(c.op > CONST)[0]) if c.size else c.l
-    # cuts at about equal numbers of slots, among the level cuts
-    targets = first_op + (np.arange(1, n_segments) * (c.n_slots - first_op)) // n_segments
-    chosen = np.unique(cuts[np.minimum(np.searchsorted(cuts, targets), cuts.size - 1)])
-    bounds = [c.l, *chosen.tolist(), c.n_slots]
-    is_op = c.op > CONST
-    outs = c.outputs[is_op[c.outputs]]
-    after = np.unique(outs)
-    segments = []
-    for lo, hi in reversed(list(zip(bounds[:-1], bounds[1:], strict=True))):
-        args = np.concatenate([c.a0[lo:hi], c.a1[lo:hi]])
-        args = args[(args >= c.l) & (args < lo)]
-        reads = args[is_op[args]]
-        state_in = np.union1d(after[after < lo], reads)
-        segments.append(_Segment(lo, hi, state_in, after))
+    ops = np.flatnonzero(c.op > CONST)
+    if ops.size < 2:
+        raise CheckpointError(f"checkpointing needs at least two operations to cut between, this "
+                              f"circuit has {ops.size}")
+    if mode == "slots":
+        order, key_of = ops, ops  # segment by position among the operations, in slot order
+    else:
+        order = ops[np.argsort(c.level[ops], kind="stable")]
+        key_of = c.level[ops]
+    # cut points: about equal numbers of operations per segment, never inside a level
+    sorted_keys = key_of if mode == "slots" else np.sort(key_of, kind="stable")
+    targets = (np.arange(1, n_segments) * ops.size) // n_segments
+    cut_keys = np.unique(sorted_keys[targets])
+    cut_keys = cut_keys[cut_keys > sorted_keys[0]]
+    if cut_keys.size == 0:
+        raise CheckpointError(f"this circuit's {ops.size} operations lie on one level: there is "
+                              "nothing to cut between (checkpointing is for deep circuits)")
+    seg_of_op = np.searchsorted(cut_keys, key_of, side="right")  # segment of each operation
+    seg_of = np.full(c.n_slots, -1, dtype=np.int64)  # -1: an input or a constant
+    seg_of[ops] = seg_of_op
+    n = int(cut_keys.size) + 1
+    members = [order[a:b] for a, b in zip(
+        [0, *np.searchsorted(sorted_keys, cut_keys).tolist()],
+        [*np.searchsorted(sorted_keys, cut_keys).tolist(), ops.size], strict=True)]
+    ranges = [(-1, -1)] * len(members)
+    if mode == "levels":
+        members = [np.sort(m) for m in members]
+    else:  # whole slot ranges, the constants among the operations included
+        starts = [int(c.l)] + [int(m[0]) for m in members[1:]]
+        ends = starts[1:] + [c.n_slots]
+        ranges = list(zip(starts, ends, strict=True))
+        members = [np.arange(a, b) for a, b in ranges]
+    after = np.unique(c.outputs[seg_of[c.outputs] >= 0])
+    segments: list[_Segment] = [None] * n  # type: ignore[list-item]
+    for k in range(n - 1, -1, -1):
+        S = members[k]
+        args = np.concatenate([c.a0[S], c.a1[S]])
+        args = args[args >= 0]
+        reads = args[(seg_of[args] >= 0) & (seg_of[args] < k)]
+        state_in = np.union1d(after[seg_of[after] < k], reads)
+        segments[k] = _Segment(S, state_in, after, *ranges[k])
         after = state_in
-    segments.reverse()
     c._cache[key] = segments
     return segments
 
 
+def _segment_circuits(c: object, plan: list[_Segment]) -> list:
+    """The plan's segment circuits, each made on first use and kept with the circuit (like its
+    other plans: structure only, about the circuit's own size in all); the values a gradient
+    computes are what checkpointing keeps few of."""
+    key = ("checkpoint_circuits", id(plan))
+    if key not in c._cache:
+        c._cache[key] = [None] * len(plan)
+    return c._cache[key]
+
+
+def _segment(c: object, plan: list[_Segment], k: int) -> object:
+    made = _segment_circuits(c, plan)
+    if made[k] is None:
+        made[k] = _segment_circuit(c, plan[k])
+    return made[k]
+
+
 def _segment_circuit(c: object, seg: _Segment) -> object:
-    """S_k: inputs x and seg.state_in, the constants it reads from before seg.lo, its own slots;
-    outputs seg.state_out, then x (passed through). Levels are the circuit's own, so that the
+    """S_k: inputs x and seg.state_in, then the constants it reads, then its operations; outputs
+    seg.state_out, then x (passed through). Its levels are the circuit's own, so that the
     level-grouped executor groups S_k's operations exactly as it groups them in c."""
     from .circuit import Circuit
     from .primitives import CONST, INPUT
 
-    l, lo, hi = c.l, seg.lo, seg.hi
-    a0, a1 = c.a0[lo:hi], c.a1[lo:hi]
+    l, S = c.l, seg.slots
+    contiguous = seg.lo >= 0
+    a0, a1 = (c.a0[seg.lo:seg.hi], c.a1[seg.lo:seg.hi]) if contiguous else (c.a0[S], c.a1[S])
     early = np.concatenate([a0, a1])
-    early = early[(early >= l) & (early < lo)]
+    early = early[(early >= l) & ((early < seg.lo) if contiguous else True)]
     consts = np.unique(early[c.op[early] == CONST])
+    if not contiguous:  # a segment's own constants are in S only in "slots" mode
+        consts = consts[~np.isin(consts, S)]
     w, q = seg.state_in.size, consts.size
     base = l + w + q
 
-    def remap(a: np.ndarray) -> np.ndarray:
-        out = np.full(a.shape, -1, dtype=np.int64)
-        inp = (a >= 0) & (a < l)
-        out[inp] = a[inp]
-        mine = a >= lo
-        out[mine] = base + (a[mine] - lo)
-        old = (a >= l) & (a < lo)
-        if old.any():
-            j = a[old]
+    def position(a: np.ndarray) -> np.ndarray:
+        """Where slot a of c is in S_k: an input, a constant, an operation of S_k, or the state."""
+        out = np.where(a < l, a, -1)
+        if contiguous:
+            in_seg = a >= seg.lo
+            out[in_seg] = base + (a[in_seg] - seg.lo)
+        else:
+            mine = np.searchsorted(S, a)
+            in_seg = (a >= l) & (mine < S.size) & (S[np.minimum(mine, S.size - 1)] == a)
+            out = np.where(in_seg, base + mine, out)
+        rest = (a >= l) & ~in_seg
+        if rest.any():
+            j = a[rest]
             is_const = c.op[j] == CONST
-            pos = np.where(is_const, l + w + np.searchsorted(consts, j),
-                           l + np.searchsorted(seg.state_in, j))
-            out[old] = pos
+            out[rest] = np.where(is_const, l + w + np.searchsorted(consts, j),
+                                 l + np.searchsorted(seg.state_in, j))
         return out
 
     op = np.concatenate([np.full(l + w, INPUT, dtype=np.int8), np.full(q, CONST, dtype=np.int8),
-                         c.op[lo:hi]])
-    cv = np.concatenate([np.zeros(l + w), c.consts[consts], c.consts[lo:hi]])
-    level = np.concatenate([np.zeros(l + w + q, dtype=np.int64), c.level[lo:hi]])
-    so = seg.state_out
-    outputs = np.concatenate([np.where(so >= lo, base + (so - lo), l + np.searchsorted(seg.state_in, so)),
-                              np.arange(l)])
+                         c.op[S]])
+    cv = np.concatenate([np.zeros(l + w), c.consts[consts], c.consts[S]])
+    level = np.concatenate([np.zeros(l + w + q, dtype=np.int64), c.level[S]])
     pad = np.full(l + w + q, -1, dtype=np.int64)
-    return Circuit._trusted(l + w, op, np.concatenate([pad, remap(a0)]),
-                            np.concatenate([pad, remap(a1)]), cv, outputs, level)
+    b0 = position(a0)
+    b1 = np.where(a1 >= 0, position(np.maximum(a1, 0)), -1)
+    outputs = np.concatenate([position(seg.state_out), np.arange(l)])
+    return Circuit._trusted(l + w, op, np.concatenate([pad, b0]), np.concatenate([pad, b1]), cv,
+                            outputs, level)
 
 
 def _as_seed(adj_rows: np.ndarray, reached: np.ndarray) -> np.ndarray:
@@ -301,20 +341,22 @@ def _as_seed(adj_rows: np.ndarray, reached: np.ndarray) -> np.ndarray:
 
 def vjp(c: object, X: np.ndarray, U: np.ndarray, s: int, executor: str = "auto",
         segments: int | None = None) -> tuple[np.ndarray, np.ndarray, Schedule]:
-    """(slot values of the outputs, u^T J rows, the schedule) of c at X ((l,) or (l, B), as
-    testbed.evaluate takes it) with s snapshots over `segments` segments (default
-    default_segments(s)): the revolve schedule run over the segment circuits. The numbers are the
-    un-checkpointed reverse sweep's, bit for bit, on every executor: the segments are cut at level
-    cuts, so both the slot order and the level order of the sweep are kept, and each cotangent is
-    accumulated in the same order (a cotangent no later node sent is passed on as -0.0, the
-    identity of the sum). Errors (a domain error, an overflow) are the un-checkpointed sweep's:
-    where a segment raises, the whole sweep is run again to name the node as it would.
+    """(the outputs' rows, u^T J rows, the schedule) of c at X ((l,) or (l, B), as
+    testbed.evaluate takes it), U of shape (k,) or (k, B), with s snapshots over `segments`
+    segments (default default_segments(s); fewer where the circuit has fewer places to cut):
+    the revolve schedule run over the segment circuits.
+
+    The numbers are the un-checkpointed reverse sweep's, bit for bit, on every executor: the
+    segments follow the executor's order of accumulation (see `segmentation`), and a cotangent no
+    later node sent is passed on as -0.0, the identity of the sum. Errors (a domain error, an
+    overflow) are the un-checkpointed sweep's own: where a segment raises, the whole sweep is run
+    again to name the node as it would.
     """
     from . import evaluate as E
 
     s = _count(s, "checkpoints")
     n_seg = default_segments(s) if segments is None else _count(segments, "segments")
-    plan = _plan(c, n_seg)
+    plan = _plan(c, n_seg, segmentation(E.executor_of(c, executor)))
     n = len(plan)
     schedule = revolve(n, s)
     batch = X.shape[1:]
@@ -326,11 +368,12 @@ def vjp(c: object, X: np.ndarray, U: np.ndarray, s: int, executor: str = "auto",
             gx[o] = gx[o] + u  # -0.0 + u is u: the flat sweep's first stored seed
         elif c.op[o] > 1:
             seeds[o] = u if o not in seeds else seeds[o] + u
-    adj_state = np.stack([seeds.get(j, np.full(batch, -0.0)) for j in plan[-1].state_out.tolist()]) \
-        if plan[-1].state_out.size else np.zeros((0, *batch))
+    last_out = plan[-1].state_out.tolist()
+    adj_state = (np.stack([seeds.get(j, np.full(batch, -0.0)) for j in last_out]) if last_out
+                 else np.zeros((0, *batch)))
     reached_x = np.zeros(c.l, dtype=bool)
     reached_x[c.outputs[c.outputs < c.l]] = True
-    outputs_value = None
+    last = None
     try:
         state = np.zeros((0, *batch))  # the state at cut 0: nothing crosses it
         snapshots: dict[int, np.ndarray] = {}
@@ -344,24 +387,21 @@ def vjp(c: object, X: np.ndarray, U: np.ndarray, s: int, executor: str = "auto",
                 snapshots.pop(i, None)
             elif kind == "advance":
                 for _ in range(i):
-                    S = _segment_circuit(c, plan[current])
+                    S = _segment(c, plan, current)
                     vals = E.forward(S, np.concatenate([X, state]), executor)
                     state = vals[S.outputs[:plan[current].state_out.size]]
                     current += 1
             else:  # reverse segment i from its state
-                S = _segment_circuit(c, plan[i])
+                S = _segment(c, plan, i)
                 vals = E.forward(S, np.concatenate([X, state]), executor)
                 if i == n - 1:
-                    outputs_value = vals
-                    last = S
-                seed = np.concatenate([adj_state, gx])
-                adj = E.reverse(S, vals, seed, executor)
+                    last = (S, vals)
+                adj = E.reverse(S, vals, np.concatenate([adj_state, gx]), executor)
                 flags, _, _ = E.reverse_plan(S)
                 w = plan[i].state_in.size
                 adj_state = _as_seed(adj[c.l:c.l + w], flags[c.l:c.l + w] != 0)
                 gx = adj[:c.l]
-                passes = np.zeros(S.n_slots, dtype=np.int64)
-                passes += np.bincount(S.a0[(flags & 4) != 0], minlength=S.n_slots)
+                passes = np.bincount(S.a0[(flags & 4) != 0], minlength=S.n_slots)
                 passes += np.bincount(S.a1[(flags & 8) != 0], minlength=S.n_slots)
                 reached_x |= passes[:c.l] > 0
                 state = None  # consumed: the next action restores a stored state
@@ -371,8 +411,7 @@ def vjp(c: object, X: np.ndarray, U: np.ndarray, s: int, executor: str = "auto",
         raise
     gx = np.array(gx)
     gx[~reached_x] = 0.0  # no cotangent reached these inputs: exact zeros, as without checkpoints
-    out = _circuit_outputs(c, plan[-1], last, outputs_value, X)
-    return out, gx, schedule
+    return _circuit_outputs(c, plan[-1], *last, X), gx, schedule
 
 
 def _circuit_outputs(c: object, seg: _Segment, S: object, vals: np.ndarray,
@@ -386,19 +425,22 @@ def _circuit_outputs(c: object, seg: _Segment, S: object, vals: np.ndarray,
         elif c.op[o] == 1:
             rows.append(np.full(X.shape[1:], c.consts[o]))
         else:
-            pos = int(np.searchsorted(seg.state_out, o))
-            rows.append(vals[S.outputs[pos]])
+            rows.append(vals[S.outputs[int(np.searchsorted(seg.state_out, o))]])
     return np.stack(rows)
 
 
-def recomputation_counts(c: object, s: int, segments: int | None = None) -> dict[str, int]:
+def recomputation_counts(c: object, s: int, segments: int | None = None,
+                         executor: str = "auto") -> dict[str, int]:
     """The operations a checkpointed gradient runs beyond the un-checkpointed one, by primitive:
     the forward operations of every segment the revolve schedule advances (its combined
-    forward-and-reverse evaluations are the plain sweep's own forward pass)."""
+    forward-and-reverse evaluations are the plain sweep's own forward pass). The segments, and so
+    the count, depend on the executor's segmentation (see `segmentation`)."""
+    from . import evaluate as E
     from . import primitives as P
 
     s = _count(s, "checkpoints")
-    plan = _plan(c, default_segments(s) if segments is None else _count(segments, "segments"))
+    n_seg = default_segments(s) if segments is None else _count(segments, "segments")
+    plan = _plan(c, n_seg, segmentation(E.executor_of(c, executor)))
     schedule = revolve(len(plan), s)
     times = np.zeros(len(plan), dtype=np.int64)
     current = 0
@@ -411,7 +453,7 @@ def recomputation_counts(c: object, s: int, segments: int | None = None) -> dict
     total: dict[str, int] = {}
     for seg, k in zip(plan, times.tolist(), strict=True):
         if k:
-            codes, cnt = np.unique(c.op[seg.lo:seg.hi], return_counts=True)
+            codes, cnt = np.unique(c.op[seg.slots], return_counts=True)
             for code, m in zip(codes.tolist(), cnt.tolist(), strict=True):
                 if code > P.CONST:
                     total[P.NAMES[code]] = total.get(P.NAMES[code], 0) + k * m

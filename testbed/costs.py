@@ -70,12 +70,13 @@ def jvp_counts(counts: dict[str, int]) -> Counter:
     return +total
 
 
-def op_counts(c: Circuit, mode: str, checkpoints: int | None = None) -> dict[str, int]:
+def op_counts(c: Circuit, mode: str, checkpoints: int | None = None,
+              executor: str = "auto") -> dict[str, int]:
     """Exact operation counts of one call of `mode` on c, by primitive.
 
     checkpoints=s (modes grad and vjp): with binomial checkpointing, the gradient's operations
     plus the forward operations of every segment the revolve schedule recomputes
-    (`testbed.checkpoint.recomputation_counts`).
+    (`testbed.checkpoint.recomputation_counts`; the segments follow the executor's order).
 
     forward     one evaluation: c.counts()
     grad, vjp   value_and_grad / vjp: forward + reverse sweep (= the gradient circuit's size)
@@ -99,7 +100,7 @@ def op_counts(c: Circuit, mode: str, checkpoints: int | None = None) -> dict[str
         if checkpoints is not None:
             from .checkpoint import recomputation_counts
 
-            out.update(recomputation_counts(c, checkpoints))
+            out.update(recomputation_counts(c, checkpoints, executor=executor))
     elif mode == "jvp":
         out = jvp_counts(c.counts())
     elif mode == "hvp":
