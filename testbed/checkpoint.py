@@ -458,3 +458,18 @@ def recomputation_counts(c: object, s: int, segments: int | None = None,
                 if code > P.CONST:
                     total[P.NAMES[code]] = total.get(P.NAMES[code], 0) + k * m
     return dict(sorted(total.items()))
+
+
+def evaluate_streaming(c: object, X: np.ndarray, segments: int, executor: str = "auto") -> np.ndarray:
+    """c's output rows at X ((l,) or (l, B)) by a forward pass over `segments` segments that keeps
+    only the state at the current cut and one segment's values: the memory the forward pass
+    alone needs, O(width + N / segments), where the reverse sweep needs every value."""
+    from . import evaluate as E
+
+    plan = _plan(c, _count(segments, "segments"), segmentation(E.executor_of(c, executor)))
+    state = np.zeros((0, *X.shape[1:]))
+    for k, seg in enumerate(plan):
+        S = _segment(c, plan, k)
+        vals = E.forward(S, np.concatenate([X, state]), executor)
+        state = vals[S.outputs[:seg.state_out.size]]
+    return _circuit_outputs(c, plan[-1], S, vals, X)

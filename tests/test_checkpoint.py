@@ -182,3 +182,12 @@ def test_errors_are_the_plain_sweeps_errors():
     with pytest.raises(testbed.DomainError) as ck:
         testbed.value_and_grad(c, x, checkpoints=2)
     assert str(ck.value) == str(plain.value)
+
+
+@given(deep_cases())
+def test_the_streaming_forward_pass_gives_the_plain_values(case):
+    c, X, _, _, segments = case
+    for e in EXECUTORS:
+        X_, _ = testbed.evaluate.as_points(c, X)
+        ours = C.evaluate_streaming(c, X_, segments, e)
+        assert bits_equal(ours.T, np.reshape(testbed.evaluate.evaluate(c, X, e), (len(X), -1))), e

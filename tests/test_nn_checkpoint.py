@@ -11,7 +11,7 @@ from nn_support import problems
 from support import assert_close
 
 import testbed.nn as nn
-from testbed.checkpoint import CheckpointError
+from testbed.checkpoint import CheckpointError, forward_steps
 from testbed.nn import checkpoint as NC
 
 jax.config.update("jax_enable_x64", True)
@@ -64,9 +64,13 @@ def test_the_schedule_keeps_at_most_s_activations():
     x, y = rng.standard_normal((4, 3)), rng.standard_normal((4, 1))
     with np.errstate(over="ignore", invalid="ignore"):
         for s in (1, 2, 4, 8):
-            assert NC.run(net, x, y, True, s)[-1] <= s
-        # sqrt: every 6th of 31 layers stored (6 arrays), and one stretch of 6 recomputed
-        assert NC.run(net, x, y, True, "sqrt")[-1] <= 6 + 5
+            *_, most, steps = NC.run(net, x, y, True, s)
+            assert most <= s and steps == forward_steps(net.depth, s)
+        # sqrt: every 6th of 31 layers stored (6 arrays), and one stretch of 6 recomputed; the
+        # first pass advances r - 1 layers, the stretches recompute all but their first layer
+        *_, most, steps = NC.run(net, x, y, True, "sqrt")
+        assert most <= 6 + 5 and steps == 30 + sum(min(k + 6, 31) - k - 1 for k in range(0, 31, 6))
+        assert NC.loss_streaming(net, x, y) == nn.loss(net, x, y)
 
 
 @pytest.mark.parametrize("bad, error", [(0, CheckpointError), (-1, CheckpointError),

@@ -272,7 +272,7 @@ def value_and_grad(net: Network, x: Array, y: Array, need_dx: bool = True,
     if checkpoints is not None:
         with np.errstate(over="ignore", invalid="ignore"):
             try:
-                J, dW, db, dx, dz_r, _ = _ckpt.run(net, x2, y2, need_dx, checkpoints)
+                J, dW, db, dx, dz_r, _, _ = _ckpt.run(net, x2, y2, need_dx, checkpoints)
             except _ckpt.Overflow:
                 pass  # plain backprop below names the layer and the quantity that overflowed
             else:

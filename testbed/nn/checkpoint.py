@@ -48,7 +48,9 @@ class Overflow(Exception):
 
 
 def run(net: Network, x2: Array, y2: Array, need_dx: bool, checkpoints: object) -> tuple:
-    """(J, dW, db, dx, dz_r, peak stored activations) with checkpoints (see the module docstring);
+    """(J, dW, db, dx, dz_r, peak stored activations, layers advanced) with checkpoints (see the
+    module docstring; layers advanced: the forward steps beyond the r combined
+    forward-and-reverse evaluations, F(r, s) for the binomial schedule);
     raises Overflow where a number is not finite (the caller re-runs plain backprop, which names
     the layer). Unchecked arithmetic: call under errstate."""
     r = net.depth
@@ -76,7 +78,10 @@ def run(net: Network, x2: Array, y2: Array, need_dx: bool, checkpoints: object) 
             raise Overflow
         return da_prev
 
+    steps = [0]
+
     def advance(k: int, a_prev: Array) -> Array:
+        steps[0] += 1
         zk = _z(net, k, a_prev)
         if not _finite(zk):
             raise Overflow
@@ -121,7 +126,19 @@ def run(net: Network, x2: Array, y2: Array, need_dx: bool, checkpoints: object) 
             else:  # reverse step i + 1 (state i is a[i])
                 da = reverse(i + 1, a, da)
         dx = da
-    return out["J"], dW, db, dx, out["dz_r"], most
+    return out["J"], dW, db, dx, out["dz_r"], most, steps[0]
+
+
+def loss_streaming(net: Network, x2: Array, y2: Array) -> float:
+    """J by a forward pass that keeps only the current a[k] (what the forward pass alone needs:
+    one activation, not r); unchecked (call under errstate)."""
+    from .backprop import _loss
+
+    act = get_activation(net.activation)
+    a = x2
+    for k in range(1, net.depth):
+        a = act.sigma(_z(net, k, a))
+    return _loss(_z(net, net.depth, a), y2)
 
 
 def check(checkpoints: object) -> object:
