@@ -89,6 +89,7 @@ REGISTRY: dict[str, str] = {
     "symmetry": "studies.symmetry",
     "lemmas": "studies.lemmas",
     "curvature": "studies.curvature",
+    "memory": "studies.memory",
 }
 
 
