@@ -71,7 +71,7 @@ def jvp_counts(counts: dict[str, int]) -> Counter:
 
 
 def op_counts(c: Circuit, mode: str, checkpoints: int | None = None,
-              executor: str = "auto") -> dict[str, int]:
+              executor: str = "auto", segments: int | None = None) -> dict[str, int]:
     """Exact operation counts of one call of `mode` on c, by primitive.
 
     checkpoints=s (modes grad and vjp): with binomial checkpointing, the gradient's operations
@@ -100,7 +100,7 @@ def op_counts(c: Circuit, mode: str, checkpoints: int | None = None,
         if checkpoints is not None:
             from .checkpoint import recomputation_counts
 
-            out.update(recomputation_counts(c, checkpoints, executor=executor))
+            out.update(recomputation_counts(c, checkpoints, segments, executor))
     elif mode == "jvp":
         out = jvp_counts(c.counts())
     elif mode == "hvp":

@@ -102,13 +102,14 @@ def _one_point(c: Circuit, x: object, what: str) -> np.ndarray:
 
 
 def vjp(c: Circuit, x: object, u: object, executor: str = "auto",
-        checkpoints: int | None = None) -> tuple:
+        checkpoints: int | None = None, segments: int | None = None) -> tuple:
     """(f(x), u^T J(x)) for u of shape (k,) (or (B, k) with a batch of x): one forward sweep, then
     one reverse sweep seeded with adj_o = u_o at output o.
 
     checkpoints=s: binomial checkpointing (testbed.checkpoint): the circuit cut into segments at
     level cuts, s stored states, each segment's values recomputed when its reverse sweep needs
     them; the same numbers, bit for bit, in O(s x width + one segment) memory instead of O(N).
+    segments: how many segments (default testbed.checkpoint.default_segments(s)).
     """
     _circuit(c, "vjp")
     X, batched = E.as_points(c, x)
@@ -119,15 +120,17 @@ def vjp(c: Circuit, x: object, u: object, executor: str = "auto",
                          f"{' per point' if batched else ''})")
     if not np.isfinite(U).all():
         raise NonFiniteError("u must be finite")
-    return _forward_reverse(c, X, batched, U.reshape(*want).T, executor, checkpoints)
+    return _forward_reverse(c, X, batched, U.reshape(*want).T, executor, checkpoints, segments)
 
 
-def _forward_reverse(c: Circuit, X: np.ndarray, batched: bool, U: np.ndarray,
-                     executor: str, checkpoints: int | None) -> tuple:
+def _forward_reverse(c: Circuit, X: np.ndarray, batched: bool, U: np.ndarray, executor: str,
+                     checkpoints: int | None, segments: int | None = None) -> tuple:
     """(outputs, u^T J) for U of shape (k,) or (k, B)."""
+    if checkpoints is None and segments is not None:
+        raise TestbedError("segments= goes with checkpoints=s")
     if checkpoints is not None:
         E.executor_of(c, executor)  # a bad executor name is refused before any work
-        out, g, _ = checkpoint_vjp(c, X, U, checkpoints, executor)
+        out, g, _ = checkpoint_vjp(c, X, U, checkpoints, executor, segments)
         value = out.T.copy() if batched else out.copy()
         if c.n_outputs == 1:
             value = value.reshape(-1) if batched else float(value[0])
@@ -138,12 +141,13 @@ def _forward_reverse(c: Circuit, X: np.ndarray, batched: bool, U: np.ndarray,
 
 
 def value_and_grad(c: Circuit, x: object, executor: str = "auto",
-                   checkpoints: int | None = None) -> tuple:
+                   checkpoints: int | None = None, segments: int | None = None) -> tuple:
     """(f(x), grad f(x)): one forward sweep, then one reverse sweep seeded with d f / d f = 1
-    (checkpoints=s: with s stored states, as in `vjp`)."""
+    (checkpoints=s: with s stored states over `segments` segments, as in `vjp`)."""
     _scalar(c, "value_and_grad")
     X, batched = E.as_points(c, x)
-    return _forward_reverse(c, X, batched, np.ones((1, *X.shape[1:])), executor, checkpoints)
+    return _forward_reverse(c, X, batched, np.ones((1, *X.shape[1:])), executor, checkpoints,
+                            segments)
 
 
 def jvp(c: Circuit, x: object, v: object, executor: str = "auto") -> tuple:

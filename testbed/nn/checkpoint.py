@@ -9,8 +9,8 @@ output layer Lemma 3) and Lemma 1 (dJ/dW[k], dJ/db[k], dJ/da[k-1]).
     checkpoints=s        Griewank's binomial schedule (testbed.checkpoint.revolve) over the r
                          layers with s stored activations: the fewest recomputed layers, F(r, s)
     checkpoints="sqrt"   Chen et al. 2016: a[k] stored at every c-th layer, c = ceil(sqrt r); each
-                         stretch of c layers recomputed once, storing its activations, before its
-                         backward pass: O(sqrt r) arrays for one extra forward pass
+                         stretch of c layers recomputed once, keeping its z[k] and a[k], before
+                         its backward pass: O(sqrt r) arrays for one extra forward pass
 
 The same operations on the same arrays as plain backprop, so the gradients are bit for bit the
 same (the tests check, and cross-validate against jax.grad of jax.checkpoint-wrapped layers). The
@@ -49,8 +49,9 @@ class Overflow(Exception):
 
 def run(net: Network, x2: Array, y2: Array, need_dx: bool, checkpoints: object) -> tuple:
     """(J, dW, db, dx, dz_r, peak stored activations, layers advanced) with checkpoints (see the
-    module docstring; layers advanced: the forward steps beyond the r combined
-    forward-and-reverse evaluations, F(r, s) for the binomial schedule);
+    module docstring; layers advanced: for the binomial schedule the forward steps beyond the r
+    combined forward-and-reverse evaluations, F(r, s); for "sqrt" every layer computed forward,
+    the first pass's r - 1 and the stretches' r);
     raises Overflow where a number is not finite (the caller re-runs plain backprop, which names
     the layer). Unchecked arithmetic: call under errstate."""
     r = net.depth
@@ -59,9 +60,10 @@ def run(net: Network, x2: Array, y2: Array, need_dx: bool, checkpoints: object) 
     db: list[Array | None] = [None] * r
     out: dict = {}
 
-    def reverse(k: int, a_prev: Array, da_k: Array | None) -> Array | None:
-        """Step k's combined forward and reverse: z[k] from a[k-1], then Lemmas 2 (3) and 1."""
-        zk = _z(net, k, a_prev)
+    def reverse(k: int, a_prev: Array, da_k: Array | None, zk: Array | None = None) -> Array | None:
+        """Step k's reversal: z[k] from a[k-1] (unless given), then Lemmas 2 (3) and 1."""
+        if zk is None:
+            zk = _z(net, k, a_prev)
         if not _finite(zk):
             raise Overflow
         if k == r:
@@ -98,14 +100,21 @@ def run(net: Network, x2: Array, y2: Array, need_dx: bool, checkpoints: object) 
         most = len(stored)
         da = None
         for start in sorted(stored, reverse=True):
-            stop = min(start + c, r)  # the stretch of steps start + 1 .. stop
-            acts = [stored[start]]
-            for k in range(start + 1, stop):
-                acts.append(advance(k, acts[-1]))
+            # the stretch of layers start + 1 .. stop, recomputed once from its checkpoint with
+            # every z[k] and a[k] kept, then reversed from them: one extra forward pass in all
+            stop = min(start + c, r)
+            acts, zs = [stored[start]], []
+            for k in range(start + 1, stop + 1):
+                steps[0] += 1
+                zs.append(_z(net, k, acts[-1]))
+                if not _finite(zs[-1]):
+                    raise Overflow
+                if k < stop:
+                    acts.append(act.sigma(zs[-1]))
             most = max(most, len(stored) + len(acts) - 1)
             for k in range(stop, start, -1):
-                da = reverse(k, acts[k - 1 - start], da)
-            del stored[start]
+                da = reverse(k, acts[k - 1 - start], da, zs[k - 1 - start])
+            del stored[start], acts, zs
         dx = da
     else:
         schedule = revolve(r, checkpoints)
