@@ -41,6 +41,7 @@ from math import comb
 
 import numpy as np
 
+from ._checks import check_int
 from .errors import TestbedError
 
 
@@ -49,11 +50,10 @@ class CheckpointError(TestbedError):
 
 
 def _count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r:.40}")
+    value = check_int(value, name, expected="an int")  # TypeError
     if value < 1:
         raise CheckpointError(f"{name} must be >= 1, got {value}")
-    return int(value)
+    return value
 
 
 def repetitions(n: int, s: int) -> int:

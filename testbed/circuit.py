@@ -21,6 +21,7 @@ import numpy as np
 
 from . import evaluate as E
 from . import primitives as P
+from ._checks import check_int, is_int
 from .errors import CircuitError, NonFiniteError, ShapeError, TraceError
 
 _MAX_REPR_LINES = 40
@@ -233,8 +234,7 @@ def _output_indices(index: object, k: int) -> list[int]:
     if many and not picks:
         raise CircuitError("output() needs at least one output index, got an empty sequence")
     for i in picks:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-            raise TypeError(f"output indices must be integers, got {type(i).__name__} {i!r}")
+        check_int(i, "output indices", expected="integers")  # TypeError
         if not 0 <= i < k:
             raise CircuitError(f"output index {i} is out of range: this circuit has {k} output(s), "
                                f"valid indices 0..{k - 1}")
@@ -294,7 +294,7 @@ class Tracer:
 
     def __pow__(self, n: object) -> Tracer:
         """x ** n for an integer n >= 1, by repeated squaring (ceil(log2 n) + popcount(n) - 1 muls)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        if not is_int(n) or n < 1:
             raise TraceError(f"a traced value can only be raised to an integer power >= 1, got "
                              f"{n!r}; write exp(y * log(x)) for x > 0")
         n = int(n)
@@ -460,7 +460,7 @@ def trace(f: Callable, l: int) -> Circuit:
     if not callable(f):
         raise TypeError(f"trace(f, l) needs a function f of one argument, the list x of l inputs; "
                         f"got {type(f).__name__} {f!r:.60}")
-    if isinstance(l, bool) or not isinstance(l, (int, np.integer)):
+    if not is_int(l):
         raise TypeError(f"trace(f, l) needs the number of inputs l as an int, got "
                         f"{type(l).__name__} {l!r:.60}")
     if l < 1:
@@ -545,8 +545,7 @@ def from_nodes(l: int, nodes: Sequence[tuple], outputs: Sequence[int]) -> Circui
             t.append(P.CONST, value=float(args[0]))
             continue
         prim = P.lookup(name, where=f"node v{i}")
-        if len(args) != prim.arity or not all(
-                isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+        if len(args) != prim.arity or not all(is_int(a) for a in args):
             raise CircuitError(f"node v{i} = {name}: expects {prim.arity} integer argument "
                                f"slot(s), got {args!r}")
         t.append(prim.code, int(args[0]), int(args[1]) if prim.arity == 2 else -1)

@@ -63,6 +63,7 @@ import scipy.sparse
 import scipy.sparse.linalg as spla
 
 from . import transforms
+from ._checks import check_int
 from .circuit import Circuit
 from .errors import NonFiniteError, ShapeError, TestbedError
 
@@ -218,9 +219,7 @@ def _check_rng(rng: object) -> np.random.Generator:
 
 
 def _check_count(value: object, name: str, lo: int, hi: int | None = None, why: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
+    value = check_int(value, name)  # TypeError; the range is a ShapeError, worded for an operator
     if value < lo or (hi is not None and value > hi):
         rng_txt = f">= {lo}" if hi is None else f"in {lo}..{hi}"
         raise ShapeError(f"{name} = {value} must be {rng_txt}{why}")

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import evaluate as E
 from . import primitives as P
+from ._checks import check_int
 from .circuit import Circuit
 from .errors import NonFiniteError, ShapeError, TestbedError
 from .transforms import grad
@@ -45,9 +46,7 @@ def _check_circuit(c: object, what: str) -> None:
 
 
 def _check_max_nodes(max_nodes: object) -> int:
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 2:
-        raise TestbedError(f"max_nodes must be an integer >= 2, got {max_nodes!r}")
-    return int(max_nodes)
+    return check_int(max_nodes, "max_nodes", minimum=2, type_error=TestbedError)
 
 
 def _fmt(v: float) -> str:
@@ -380,8 +379,7 @@ def draw_sweep(c: Circuit, x: object, *, u: object = None, columns: int = 4) -> 
         raise TestbedError(f"draw_sweep draws one panel per operation and this circuit has N = "
                            f"{c.size} > {MAX_STEPS}: use draw_backprop, which shows every edge's term "
                            f"in one picture")
-    if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or columns < 1:
-        raise TestbedError(f"columns must be an integer >= 1, got {columns!r}")
+    columns = check_int(columns, "columns", minimum=1, type_error=TestbedError)
     X, _, _ = sweep(c, x, u)  # validates x and u
     adj = _seeded(c, _output_cotangent(c, u))
     lay = _Layout(c)
