@@ -10,8 +10,10 @@
 
 Circuits are true DAGs (operands drawn among all earlier slots, so subexpressions are shared and
 cotangents must accumulate), every primitive is reachable, several outputs are possible, and safe
-domains hold by construction (`testbed.random_circuits`): for every point in [-2, 2]^l, log sees
-arguments >= 0.1, denominators have |y| >= 0.1, exp arguments are <= 5, values stay in [-1e3, 1e3].
+domains hold by construction (`testbed.random_circuits`, whose docstring says how): at every point
+of [-2, 2]^l (what `points` draws), in float64 as every executor computes it, every `log` argument
+is >= 0.1, every `div` denominator y has |y| >= 0.1, every `exp` argument is <= 5 and every slot's
+value (the nodes that domain repairs insert included) lies in [-1e3, 1e3].
 Shrinking goes towards fewer inputs, fewer nodes and operands nearer the inputs.
 """
 
@@ -41,7 +43,8 @@ def circuits(draw: st.DrawFn, min_inputs: int = 1, max_inputs: int = 4, min_node
              max_nodes: int = 16, max_outputs: int = 1, ops: Sequence[str] = ALL_OPS,
              p_const: float = 0.1) -> Circuit:
     """A random circuit over l in [min_inputs, max_inputs] inputs with min..max_nodes drawn nodes
-    (plus the few that domain repairs insert) and 1..max_outputs outputs."""
+    (plus the few that domain repairs insert) and 1..max_outputs outputs, keeping the safe domains
+    above on [-2, 2]^l."""
     l = draw(st.integers(min_inputs, max_inputs))
     n = draw(st.integers(min_nodes, max_nodes))
     b = Builder(l, rational=set(ops) <= RATIONAL_OPS)
