@@ -92,15 +92,16 @@ def setup(width: int, batch: int, seed: int = 0):
     net = nn.init_network(sizes, "relu", "he_normal", rng, bias_std=0.1)
     x = rng.normal(size=(batch, width))
     y = rng.normal(size=(batch, 1))
-    V = ([rng.normal(size=w.shape) for w in net.W], [rng.normal(size=b.shape) for b in net.b])
+    V = ([None] + [rng.normal(size=w.shape) for w in net.W[1:]],  # slot 0 unused, as in net.W
+         [None] + [rng.normal(size=b.shape) for b in net.b[1:]])
     return net, x, y, V
 
 
 def measure(width: int, batch: int, budget: float) -> dict[str, float]:
     net, x, y, V = setup(width, batch)
     J = nn.to_jax_loss(net)
-    W, b = [jnp.asarray(w) for w in net.W], [jnp.asarray(v) for v in net.b]
-    VW, Vb = [jnp.asarray(w) for w in V[0]], [jnp.asarray(v) for v in V[1]]
+    W, b = [None] + [jnp.asarray(w) for w in net.W[1:]], [None] + [jnp.asarray(v) for v in net.b[1:]]
+    VW, Vb = [None] + [jnp.asarray(w) for w in V[0][1:]], [None] + [jnp.asarray(v) for v in V[1][1:]]
     xj, yj = jnp.asarray(x), jnp.asarray(y)
     grad_fn = jax.grad(J, argnums=(0, 1))
     jit_grad = jax.jit(grad_fn)
@@ -112,7 +113,7 @@ def measure(width: int, batch: int, budget: float) -> dict[str, float]:
     def run(f, *args):
         return lambda: jax.block_until_ready(f(*args))
 
-    into = ([np.empty_like(w) for w in net.W], [np.empty_like(v) for v in net.b])
+    into = ([None] + [np.empty_like(w) for w in net.W[1:]], [None] + [np.empty_like(v) for v in net.b[1:]])
 
     def grad_into():
         # what one step of nn.train computes before its update (train checks J and the update)
@@ -135,7 +136,8 @@ def measure(width: int, batch: int, budget: float) -> dict[str, float]:
     gW, _ = jit_grad(W, b, xj, yj)
     HW, _ = nn.hvp(net, x, y, V)
     hW, _ = jit_hvp(W, b, VW, Vb)
-    for ours, ref in zip(g.dW + grad_into().dW + HW, [*gW, *gW, *hW], strict=True):
+    for ours, ref in zip(g.dW[1:] + grad_into().dW[1:] + HW[1:], [*gW[1:], *gW[1:], *hW[1:]],
+                         strict=True):
         ref = np.asarray(ref)
         assert np.abs(ours - ref).max() <= 1e-9 * max(np.abs(ref).max(), 1e-300), "mismatch"
     return out

@@ -54,12 +54,12 @@ def network_part(depth: int, width: int, batch: int) -> None:
     variants = {"plain": None, "sqrt": "sqrt", "revolve s=8": 8, "revolve s=4": 4}
     rows = {}
     ref = nn.value_and_grad(net, x, y)[1]
-    grads_bytes = sum(a.nbytes for a in [*ref.dW, *ref.db])  # the outputs themselves
+    grads_bytes = sum(a.nbytes for a in [*ref.dW[1:], *ref.db[1:]])  # the outputs themselves
     for name, ck in variants.items():
         nn.value_and_grad(net, x, y, checkpoints=ck)
         peak, (_, g) = _peak(lambda ck=ck: nn.value_and_grad(net, x, y, checkpoints=ck))
-        same = all(np.array_equal(a, b) for a, b in zip([*ref.dW, *ref.db], [*g.dW, *g.db],
-                                                        strict=True))
+        same = all(np.array_equal(a, b) for a, b in zip([*ref.dW[1:], *ref.db[1:]],
+                                                        [*g.dW[1:], *g.db[1:]], strict=True))
         t = _median(lambda ck=ck: nn.value_and_grad(net, x, y, checkpoints=ck), 5)
         rows[name] = (peak, peak - grads_bytes, t, same)
     import jax
@@ -73,9 +73,9 @@ def network_part(depth: int, width: int, batch: int) -> None:
     def output(a, W, b):
         return a @ W.T + b
 
-    def J(W, b, x, y, remat):
+    def J(W, b, x, y, remat):  # W, b as in nn.Network: [None, W[1], ..., W[r]]
         a = x
-        for k in range(len(W)):
+        for k in range(1, len(W)):
             f = output if k == len(W) - 1 else hidden
             a = (jax.checkpoint(f) if remat else f)(a, W[k], b[k])
         d = y - a

@@ -85,7 +85,8 @@ print("row 0 of the Hessian:", testbed.grad(d0)(x))
 print("jax, row 0:          ", np.asarray(jax.grad(lambda x: jax.grad(fj)(x)[0])(jnp.asarray(x))))
 d00 = testbed.grad(d0).output(0)                    # x -> d2f/dx0^2
 print("d3f/dx0^3:", testbed.grad(d00)(x)[0])
-print("jax:      ", float(jax.grad(lambda x: jax.grad(lambda x: jax.grad(fj)(x)[0])(x)[0])(jnp.asarray(x))[0]))
+d3_jax = jax.grad(lambda x: jax.grad(lambda x: jax.grad(fj)(x)[0])(x)[0])(jnp.asarray(x))[0]
+print("jax:      ", float(d3_jax))
 
 # %% [markdown]
 # ## 3. The cost of a gradient: backprop against finite differences
@@ -100,7 +101,8 @@ for l in (1, 10, 100, 1000):
     grad_ops = sum(testbed.op_counts(cl, "grad").values())
     fd_ops = sum(testbed.op_counts(cl, "fd_forward").values())
     rows.append((l, N, grad_ops / N, fd_ops / N))
-    print(f"l={l:5d} N={N:5d}  grad ops / N = {grad_ops / N:5.2f}   finite differences ops / N = {fd_ops / N:7.1f}")
+    print(f"l={l:5d} N={N:5d}  grad ops / N = {grad_ops / N:5.2f}   "
+          f"finite differences ops / N = {fd_ops / N:7.1f}")
 
 # %% [markdown]
 # ## 4. A Hessian-vector product, three ways
@@ -118,33 +120,42 @@ rng = np.random.default_rng(0)
 xb = rng.uniform(-2, 2, size=(32, 3))
 yb = np.sin(xb[:, :1])
 net = nn.init_network([3, 16, 16, 1], "tanh", "xavier_normal", rng)
-V = ([rng.normal(size=W.shape) for W in net.W], [rng.normal(size=b.shape) for b in net.b])
+# per-layer lists are indexed by the notes' k = 1..r, slot 0 unused (None): net.W[k] is W[k]
+V = ([None] + [rng.normal(size=W.shape) for W in net.W[1:]],
+     [None] + [rng.normal(size=b.shape) for b in net.b[1:]])
 HW, Hb = nn.hvp(net, xb, yb, V)                     # Pearlmutter's R-pass
 J = nn.to_jax_loss(net)
 
 
-def grad_J(W, b):
+def grad_J(W: list, b: list) -> tuple:
     return jax.grad(J, argnums=(0, 1))(W, b, xb, yb)
 
 
-_, (HW_jax, Hb_jax) = jax.jvp(grad_J, ([jnp.asarray(W) for W in net.W], [jnp.asarray(b) for b in net.b]),
-                              ([jnp.asarray(W) for W in V[0]], [jnp.asarray(b) for b in V[1]]))
-print("R-pass vs jax, max relative difference per layer:",
-      [float(np.max(np.abs(a - np.asarray(b_))) / np.max(np.abs(b_))) for a, b_ in zip(HW, HW_jax)])
+def as_jax(params: list) -> list:  # [None, X[1], ..., X[r]] as jax arrays; jax keeps the None slot 0
+    return [None] + [jnp.asarray(p) for p in params[1:]]
+
+
+_, (HW_jax, Hb_jax) = jax.jvp(grad_J, (as_jax(net.W), as_jax(net.b)), (as_jax(V[0]), as_jax(V[1])))
+print("R-pass vs jax, max relative difference per layer k = 1..r:",
+      [float(np.max(np.abs(HW[k] - np.asarray(HW_jax[k]))) / np.max(np.abs(HW_jax[k])))
+       for k in net.layers])
 
 # %% [markdown]
 # ## 5. The deep network and its three lemmas
 # Backprop is Lemma 3 once, then Lemma 1 and Lemma 2 alternately. Here layer 2 by hand, against
-# the gradient `value_and_grad` returns.
+# the gradient `value_and_grad` returns. Every per-layer list is indexed by the notes' k = 1..r:
+# `net.W[k]`, `grads.dW[k]` (= dJ/dW[k]), `grads.dz[k]`, `cache.z[k]`, with an unused slot 0
+# (None); `cache.a[0]` is x and `grads.da[0]` is dJ/dx. `net.layers` is range(1, r + 1).
 
 # %%
 cache = nn.forward(net, xb)
 Jval, grads = nn.value_and_grad(net, xb, yb)
 dz3 = nn.lemma3(yb, cache.tau)                                       # dJ/dz[3]
-dW3, db3, da2 = nn.lemma1(dz3, cache.a[2], net.W[2])                 # Lemma 1 at k = 3
+dW3, db3, da2 = nn.lemma1(dz3, cache.a[2], net.W[3])                 # Lemma 1 at k = 3
 dz2 = nn.lemma2(da2, cache.z[2], "tanh")                             # Lemma 2 at k = 2
-dW2, db2, _ = nn.lemma1(dz2, cache.a[1], net.W[1])                   # Lemma 1 at k = 2
-print("dJ/dW[2] by hand equals backprop's:", np.array_equal(dW2, grads.dW[1]))
+dW2, db2, _ = nn.lemma1(dz2, cache.a[1], net.W[2])                   # Lemma 1 at k = 2
+print("dJ/dW[2] by hand equals backprop's:", np.array_equal(dW2, grads.dW[2]),
+      "and dJ/dz[2]:", np.array_equal(dz2, grads.dz[2]))
 nn.draw(net, xb, yb)
 
 # %% [markdown]

@@ -61,7 +61,9 @@ class PaddedReference:
     """jax.grad and jax.jvp(jax.grad) of a small network, through one compiled padded function.
 
     Build it from a Network and its data (x of shape (n[0],) or (m, n[0])); `value_and_grad()` and
-    `hvp(VW, Vb, vx)` return numpy arrays with the Network's own shapes.
+    `hvp(VW, Vb, vx)` return numpy arrays with the Network's own shapes and layout: per-layer lists
+    [None, X[1], ..., X[r]] indexed by k (VW, Vb are taken in that layout too). The padded lists
+    passed to jax are 0-based internally: padded layer j is layer k = j + 1.
     """
 
     def __init__(self, net: Network, x: np.ndarray, y: np.ndarray):
@@ -83,8 +85,10 @@ class PaddedReference:
         self.act_index = _ORDER.index(net.activation)
 
     def _pad_params(self, W: list, b: list, identity_tail: bool) -> tuple[list, list]:
+        assert W[0] is None and b[0] is None, "W and b in the Network's layout [None, W[1], ...]"
         Wp, bp = [], []
-        for k in range(PAD_DEPTH):
+        for j in range(PAD_DEPTH):
+            k = j + 1  # padded layer j is the network's layer k
             if k < len(W):
                 Wk = np.zeros((PAD_WIDTH, PAD_WIDTH))
                 Wk[:W[k].shape[0], :W[k].shape[1]] = W[k]
@@ -104,15 +108,15 @@ class PaddedReference:
         return out
 
     def _unpad(self, gW: list, gb: list) -> tuple[list, list]:
-        shapes = [Wk.shape for Wk in self.net.W]
-        return ([np.asarray(gW[k])[:s[0], :s[1]] for k, s in enumerate(shapes)],
-                [np.asarray(gb[k])[:s[0]] for k, s in enumerate(shapes)])
+        shapes = {k: self.net.W[k].shape for k in self.net.layers}
+        return ([None] + [np.asarray(gW[k - 1])[:s[0], :s[1]] for k, s in shapes.items()],
+                [None] + [np.asarray(gb[k - 1])[:s[0]] for k, s in shapes.items()])
 
     def _unpad_x(self, gx: jax.Array) -> np.ndarray:
         return np.asarray(gx)[:self.m, :self.net.sizes[0]].reshape(self.x_shape)
 
     def value_and_grad(self) -> tuple[float, list, list, np.ndarray]:
-        """(J, dJ/dW list, dJ/db list, dJ/dx)."""
+        """(J, dJ/dW list, dJ/db list, dJ/dx); the lists [None, X[1], ..., X[r]]."""
         J, (gW, gb, gx) = _padded_grad_jit(self.W, self.b, self.x, self.y, self.weight,
                                            self.hidden, self.act_index)
         return (float(J), *self._unpad(gW, gb), self._unpad_x(gx))

@@ -24,7 +24,10 @@ Array = np.ndarray
 
 @dataclass(eq=False)
 class Problem:
-    """A network with a batch of data, a parameter direction V and an input direction vx."""
+    """A network with a batch of data, a parameter direction V and an input direction vx.
+
+    VW and Vb are in the Network's layout [None, VW[1], ..., VW[r]] (slot 0 unused).
+    """
 
     net: Network
     x: Array
@@ -48,7 +51,7 @@ def make_problem(sizes: list[int], activation: str, m: int | None, seed: int,
     at every depth, so sigmoid and tanh are not saturated and relu units are not all dead.
     """
     rng = np.random.default_rng(seed)
-    W, b, VW, Vb = [], [], [], []
+    W, b, VW, Vb = [None], [None], [None], [None]  # indexed by the layer k, slot 0 unused
     for k in range(1, len(sizes)):
         shape = (sizes[k], sizes[k - 1])
         if zero_init:
@@ -105,7 +108,8 @@ def r_pass_by_lemmas(net: Network, x: Array, y: Array, VW: list[Array], Vb: list
     """H (V, vx) written line by line with the public lemmas and R-lemmas (rop's docstring).
 
     The reference for the fused `nn.r_pass`: same equations, every quantity its own array. Batch
-    form (x of shape (m, n[0])). Returns (R{dJ/dW[k]} list, R{dJ/db[k]} list, R{dJ/dx}, scale):
+    form (x of shape (m, n[0])). Returns (R{dJ/dW[k]} list, R{dJ/db[k]} list, R{dJ/dx}, scale),
+    the lists indexed by k with slot 0 None, like net.W:
     scale is the largest sum of |terms| over the entries of the R-lemma 1 sums,
     |R{dz}|^T |a| + |dz|^T |R{a}|, sum_i |R{dz}_i|, |R{dz}| |W| + |dz| |VW|, at every layer: the
     magnitude that the rounding of a sum is relative to, whatever the cancellation in its result.
@@ -117,24 +121,23 @@ def r_pass_by_lemmas(net: Network, x: Array, y: Array, VW: list[Array], Vb: list
     Ra: list = [vx] + [None] * r          # R{a[0]} = vx (None: 0)
     Rz: list = [None] * (r + 1)
     for k in range(1, r + 1):             # R-forward
-        Rz[k] = a[k - 1] @ VW[k - 1].T + Vb[k - 1]
+        Rz[k] = a[k - 1] @ VW[k].T + Vb[k]
         if Ra[k - 1] is not None:
-            Rz[k] = Rz[k] + Ra[k - 1] @ net.W[k - 1].T
+            Rz[k] = Rz[k] + Ra[k - 1] @ net.W[k].T
         Ra[k] = act.dsigma(z[k]) * Rz[k] if k < r else Rz[k]
     dz = nn.lemma3(np.asarray(y, dtype=float).reshape(cache.tau.shape), cache.tau)
     Rdz = nn.r_lemma3(Rz[r])
-    HW: list = [None] * r
-    Hb: list = [None] * r
+    HW: list = [None] * (r + 1)
+    Hb: list = [None] * (r + 1)
     Rdx = None
     scale = 0.0
     for k in range(r, 0, -1):             # backward and R-backward
-        _, _, da = nn.lemma1(dz, a[k - 1], net.W[k - 1])
-        HW[k - 1], Hb[k - 1], Rda = nn.r_lemma1(dz, Rdz, a[k - 1], Ra[k - 1], net.W[k - 1],
-                                                VW[k - 1], k=k)
+        _, _, da = nn.lemma1(dz, a[k - 1], net.W[k])
+        HW[k], Hb[k], Rda = nn.r_lemma1(dz, Rdz, a[k - 1], Ra[k - 1], net.W[k], VW[k], k=k)
         absRa = np.zeros_like(a[k - 1]) if Ra[k - 1] is None else np.abs(Ra[k - 1])
         for terms in (np.abs(Rdz).T @ np.abs(a[k - 1]) + np.abs(dz).T @ absRa,
                       np.abs(Rdz).sum(axis=0),
-                      np.abs(Rdz) @ np.abs(net.W[k - 1]) + np.abs(dz) @ np.abs(VW[k - 1])):
+                      np.abs(Rdz) @ np.abs(net.W[k]) + np.abs(dz) @ np.abs(VW[k])):
             scale = max(scale, float(terms.max()))
         if k == 1:
             Rdx = Rda

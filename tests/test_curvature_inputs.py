@@ -243,7 +243,7 @@ def test_network_operators_do_not_follow_inputs_mutated_after_they_were_built(bu
     V = rng.standard_normal((net.n_params, 3))
     before = op @ V
     assert np.array_equal(before, reference @ V)
-    net.W[0][...] = 0.7
+    net.W[1][...] = 0.7
     net.b[-1][...] = -2.0
     x[...] = 1.5
     y[...] = 0.0

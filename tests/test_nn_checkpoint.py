@@ -23,7 +23,8 @@ def test_checkpointed_backprop_is_plain_backprop_bit_for_bit(p, ck, need_dx):
     J0, g0 = nn.value_and_grad(p.net, p.x, p.y, need_dx=need_dx)
     J1, g1 = nn.value_and_grad(p.net, p.x, p.y, need_dx=need_dx, checkpoints=ck)
     assert J1 == J0
-    for a, b in zip([*g0.dW, *g0.db], [*g1.dW, *g1.db], strict=True):
+    assert g1.dW[0] is None and g1.db[0] is None
+    for a, b in zip([*g0.dW[1:], *g0.db[1:]], [*g1.dW[1:], *g1.db[1:]], strict=True):
         assert a.shape == b.shape and np.array_equal(a, b)
     assert (g1.dx is None) == (g0.dx is None)
     if g0.dx is not None:
@@ -44,16 +45,17 @@ def test_checkpointed_backprop_agrees_with_jax_checkpoint(p, ck):
     def output(a, Wk, bk):
         return a @ Wk.T + bk
 
-    def J(W, b, x, y):
+    def J(W, b, x, y):  # W, b as in Network: [None, W[1], ..., W[r]]
         a = x
-        for k in range(1, len(W) + 1):
-            a = jax.checkpoint(output if k == len(W) else hidden)(a, W[k - 1], b[k - 1])
+        r = len(W) - 1
+        for k in range(1, r + 1):
+            a = jax.checkpoint(output if k == r else hidden)(a, W[k], b[k])
         d = y - a
         return 0.5 * jnp.sum(d * d) / x.shape[0]
 
     gW, gb = jax.grad(J, argnums=(0, 1))(net.W, net.b, p.x, p.y)
     _, g = nn.value_and_grad(net, p.x, p.y, checkpoints=ck)
-    for ours, theirs in zip([*g.dW, *g.db], [*gW, *gb], strict=True):
+    for ours, theirs in zip([*g.dW[1:], *g.db[1:]], [*gW[1:], *gb[1:]], strict=True):
         # BLAS and XLA sum the matmuls in different orders: the floor is the array's own scale
         assert_close(ours, np.asarray(theirs), None, what=f"checkpointed grad, {ck}")
 
@@ -84,8 +86,8 @@ def test_bad_checkpoints_are_refused(bad, error):
 
 
 def test_an_overflow_is_named_as_plain_backprop_names_it():
-    net = nn.Network([np.full((2, 2), 1e200), np.full((1, 2), 1e200)], [np.zeros(2), np.zeros(1)],
-                     "identity")
+    net = nn.Network([None, np.full((2, 2), 1e200), np.full((1, 2), 1e200)],
+                     [None, np.zeros(2), np.zeros(1)], "identity")
     with pytest.raises(nn.errors.NetworkNonFiniteError) as plain:
         nn.value_and_grad(net, np.ones(2), 1.0)
     with pytest.raises(nn.errors.NetworkNonFiniteError) as ck:

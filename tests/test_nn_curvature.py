@@ -56,10 +56,11 @@ def _close(ours, ref, rtol=1e-10, scale=None):
 def test_flatten_is_the_documented_order_and_unflatten_inverts_it():
     net, _, _ = _problem(2, 0)
     theta = nn.flatten(net)
-    expected = np.concatenate([p for W, b in zip(net.W, net.b, strict=True) for p in (W.ravel(), b)])
+    expected = np.concatenate([p for k in net.layers for p in (net.W[k].ravel(), net.b[k])])
     assert np.array_equal(theta, expected) and theta.shape == (net.n_params,)
     W, b = nn.unflatten(theta, net)
-    assert all(np.array_equal(u, v) for u, v in zip(W + b, net.W + net.b, strict=True))
+    assert W[0] is None and b[0] is None and len(W) == len(b) == net.depth + 1
+    assert all(np.array_equal(u, v) for u, v in zip(W[1:] + b[1:], net.W[1:] + net.b[1:], strict=True))
     assert np.array_equal(nn.flatten((W, b)), theta)
 
 
@@ -122,7 +123,7 @@ def test_operators_are_frozen_at_the_parameters_they_were_built_at():
     net, x, y = _problem(0, 1)
     H = nn.hessian_operator(net, x, y)
     before = H @ np.ones(net.n_params)
-    net.W[0][...] = 0.0  # a caller mutating its arrays afterwards
+    net.W[1][...] = 0.0  # a caller mutating its arrays afterwards
     assert np.array_equal(H @ np.ones(net.n_params), before)
 
 

@@ -15,7 +15,9 @@ import testbed.nn as nn
 
 
 def _flat(W, b):
-    return np.concatenate([q.ravel() for Wk, bk in zip(W, b, strict=True) for q in (Wk, bk)])
+    """theta's order from lists in the Network's layout [None, X[1], ..., X[r]]."""
+    assert W[0] is None and b[0] is None
+    return np.concatenate([q.ravel() for Wk, bk in zip(W[1:], b[1:], strict=True) for q in (Wk, bk)])
 
 
 @given(problems(max_depth=3, max_width=3, max_outputs=2, max_batch=2))
@@ -46,7 +48,8 @@ def test_trace_round_trips_theta():
     p = make_problem([2, 3, 2], "tanh", 2, seed=5)
     theta = nn.ravel_params(p.net)
     W, b = nn.unravel_params(theta, p.net.sizes)
-    for k in range(p.net.depth):
+    assert W[0] is None and b[0] is None and len(W) == p.net.depth + 1
+    for k in p.net.layers:
         np.testing.assert_array_equal(W[k], p.net.W[k])
         np.testing.assert_array_equal(b[k], p.net.b[k])
     circuit, _ = nn.trace_loss(p.net, p.x, p.y)

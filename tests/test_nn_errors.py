@@ -20,7 +20,7 @@ def test_error_hierarchy():
     assert issubclass(nn.NetworkShapeError, testbed.ShapeError)
     assert issubclass(nn.NetworkNonFiniteError, testbed.NonFiniteError)
     for cls in (nn.NetworkShapeError, nn.NetworkNonFiniteError, nn.UnknownNameError,
-                nn.TrainingDivergedError):
+                nn.TrainingDivergedError, nn.NetworkLayoutError):
         assert issubclass(cls, nn.NetworkError)
 
 
@@ -29,49 +29,51 @@ def test_shapes_that_do_not_chain_name_the_layer(sizes, data):
     """Change the column count of one W[k] (k >= 2): the error names k and both shapes."""
     net = make_problem(sizes, "relu", 2, seed=0).net
     k = data.draw(st.integers(2, net.depth))
-    W = [w.copy() for w in net.W]
-    bad_cols = W[k - 1].shape[1] + data.draw(st.sampled_from([-1, 1, 3]))
+    W = [None] + [net.W[j].copy() for j in net.layers]
+    bad_cols = W[k].shape[1] + data.draw(st.sampled_from([-1, 1, 3]))
     if bad_cols < 1:
-        bad_cols = W[k - 1].shape[1] + 1
-    W[k - 1] = np.ones((W[k - 1].shape[0], bad_cols))
+        bad_cols = W[k].shape[1] + 1
+    W[k] = np.ones((W[k].shape[0], bad_cols))
     with pytest.raises(nn.NetworkShapeError) as info:
         nn.Network(W, net.b, "relu")
     msg = str(info.value)
-    assert f"layer k={k}" in msg and str(W[k - 1].shape) in msg and str(W[k - 2].shape) in msg
+    assert f"layer k={k}" in msg and str(W[k].shape) in msg and str(W[k - 1].shape) in msg
 
 
 def test_bias_of_the_wrong_shape():
     net = _net()
-    b = [net.b[0], np.zeros(3)]
+    b = [None, net.b[1], np.zeros(3)]
     with pytest.raises(nn.NetworkShapeError, match=r"layer k=2: b\[2\] has shape \(3,\).*\(2,\)"):
         nn.Network(net.W, b, "tanh")
     with pytest.raises(nn.NetworkShapeError, match="layer k=1.*W\\[1\\].*matrix"):
-        nn.Network([np.ones(3)], [np.ones(3)], "tanh")
+        nn.Network([None, np.ones(3)], [None, np.ones(3)], "tanh")
     with pytest.raises(nn.NetworkShapeError, match="W has 2 layers but b has 1"):
-        nn.Network(net.W, net.b[:1], "tanh")
+        nn.Network(net.W, net.b[:2], "tanh")
 
 
 def test_empty_network():
     with pytest.raises(nn.NetworkShapeError, match="empty network"):
         nn.Network([], [], "relu")
     with pytest.raises(nn.NetworkShapeError, match="empty network"):
+        nn.Network([None], [None], "relu")
+    with pytest.raises(nn.NetworkShapeError, match="empty network"):
         nn.init_network([3], "relu", "zeros", np.random.default_rng(0))
     with pytest.raises(nn.NetworkShapeError, match="layer k=1: n\\[1\\] = 0"):
         nn.init_network([3, 0, 1], "relu", "zeros", np.random.default_rng(0))
     with pytest.raises(nn.NetworkShapeError, match="layer k=1.*\\(0, 3\\)"):
-        nn.Network([np.ones((0, 3))], [np.ones(0)], "relu")
+        nn.Network([None, np.ones((0, 3))], [None, np.ones(0)], "relu")
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_parameters(bad):
     net = _net()
-    W = [w.copy() for w in net.W]
-    W[1][1, 2] = bad
+    W = [None] + [w.copy() for w in net.W[1:]]
+    W[2][1, 2] = bad
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: W\[2\] \(shape \(2, 4\)\).*"
                                                          r"\(1, 2\)"):
         nn.Network(W, net.b, "tanh")
-    b = [v.copy() for v in net.b]
-    b[0][3] = bad
+    b = [None] + [v.copy() for v in net.b[1:]]
+    b[1][3] = bad
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=1: b\[1\]"):
         nn.Network(net.W, b, "tanh")
 
@@ -145,13 +147,13 @@ def test_inputs_that_are_not_real_numbers_are_rejected(kind):
     with pytest.raises(TypeError, match=rf"y {want}"):
         nn.backward(p.net, nn.forward(p.net, p.x), bad((5, 2)))
     with pytest.raises(TypeError, match=rf"VW\[2\] {want} \(2, 4\)"):
-        nn.hvp(p.net, p.x, p.y, ([p.VW[0], bad((2, 4))], p.Vb))
+        nn.hvp(p.net, p.x, p.y, ([None, p.VW[1], bad((2, 4))], p.Vb))
     with pytest.raises(TypeError, match=rf"vx {want} \(5, 3\), like x"):
         nn.hvp_x(p.net, p.x, p.y, (p.VW, p.Vb), bad((5, 3)))
     with pytest.raises(TypeError, match=rf"W\[2\] {want} \(n\[2\], n\[1\]\)"):
-        nn.Network([p.net.W[0], bad((2, 4))], p.net.b, "tanh")
+        nn.Network([None, p.net.W[1], bad((2, 4))], p.net.b, "tanh")
     with pytest.raises(TypeError, match=rf"b\[1\] {want} \(n\[1\],\)"):
-        nn.Network(p.net.W, [bad(4), p.net.b[1]], "tanh")
+        nn.Network(p.net.W, [None, bad(4), p.net.b[2]], "tanh")
     if kind == "bool":
         with pytest.raises(TypeError, match="pass 1.0 \\* mask"):
             nn.loss(p.net, bad((5, 3)), p.y)
@@ -220,13 +222,13 @@ def test_train_arguments():
 
 def test_direction_shapes_for_hvp():
     p = make_problem([3, 4, 2], "tanh", 5, seed=0)
-    VW = [p.VW[0], np.ones((2, 5))]
+    VW = [None, p.VW[1], np.ones((2, 5))]
     with pytest.raises(nn.NetworkShapeError, match=r"layer k=2: VW\[2\] has shape \(2, 5\).*"
                                                     r"\(2, 4\)"):
         nn.hvp(p.net, p.x, p.y, (VW, p.Vb))
     with pytest.raises(nn.NetworkShapeError, match="r=2 layers"):
-        nn.hvp(p.net, p.x, p.y, (p.VW[:1], p.Vb))
-    Vb = [p.Vb[0], np.array([0.0, np.nan])]
+        nn.hvp(p.net, p.x, p.y, (p.VW[:2], p.Vb))
+    Vb = [None, p.Vb[1], np.array([0.0, np.nan])]
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: Vb\[2\]"):
         nn.hvp(p.net, p.x, p.y, (p.VW, Vb))
     with pytest.raises(nn.NetworkShapeError, match="vx has shape"):
@@ -245,4 +247,5 @@ def test_repr_is_readable():
     assert "activation='tanh'" in text and "sizes=[3, 4, 2]" in text and "W[2](2, 4)" in text
     assert net.n_params == 4 * 4 + 2 * 5
     copy = net.copy()
-    assert copy.W[0] is not net.W[0] and (copy.W[0] == net.W[0]).all()
+    assert copy.W[0] is None and copy.b[0] is None
+    assert copy.W[1] is not net.W[1] and (copy.W[1] == net.W[1]).all()

@@ -86,7 +86,7 @@ def test_the_generator_alone_decides(name, seed):
     kw = KWARGS.get(name, {})
     a = nn.init_network([3, 5, 2], "relu", name, np.random.default_rng(seed), **kw)
     b = nn.init_network([3, 5, 2], "relu", name, np.random.default_rng(seed), **kw)
-    for Wa, Wb in zip(a.W + a.b, b.W + b.b, strict=True):
+    for Wa, Wb in zip(a.W[1:] + a.b[1:], b.W[1:] + b.b[1:], strict=True):
         np.testing.assert_array_equal(Wa, Wb)
     np.testing.assert_array_equal(np.random.get_state()[1], state)
 
@@ -96,12 +96,13 @@ def test_init_network_biases_and_sizes():
     net = nn.init_network([4, 300, 200, 3], "tanh", "xavier_normal", rng)
     assert net.sizes == (4, 300, 200, 3) and net.depth == 3
     assert net.n_params == 300 * 5 + 200 * 301 + 3 * 201
-    assert all(not bk.any() for bk in net.b)
+    assert net.W[0] is None and net.b[0] is None
+    assert all(not net.b[k].any() for k in net.layers)
     net = nn.init_network([4, 300, 200, 3], "tanh", "xavier_normal", rng, bias_std=0.5)
-    assert abs(net.b[0].std() - 0.5) < 6 * 0.5 / math.sqrt(2 * 300)  # sd of a sample sd
+    assert abs(net.b[1].std() - 0.5) < 6 * 0.5 / math.sqrt(2 * 300)  # sd of a sample sd
     net = nn.init_network([2, 3], "relu", "constant", rng, c=0.1, bias_value=0.2)
-    np.testing.assert_array_equal(net.b[0], [0.2, 0.2, 0.2])
-    np.testing.assert_array_equal(net.W[0], np.full((3, 2), 0.1))
+    np.testing.assert_array_equal(net.b[1], [0.2, 0.2, 0.2])
+    np.testing.assert_array_equal(net.W[1], np.full((3, 2), 0.1))
 
 
 def test_bad_initialiser_arguments():

@@ -75,7 +75,7 @@ def test_a_parameter_of_the_wrong_type_is_a_type_error(name, arg, bad):
 @pytest.mark.parametrize(("name", "arg"), SCALES)
 def test_a_zero_scale_is_a_point_mass_at_zero(name, arg):
     net = nn.init_network([2, 3], "relu", name, np.random.default_rng(0), **{arg: 0})
-    np.testing.assert_array_equal(net.W[0], np.zeros((3, 2)))
+    np.testing.assert_array_equal(net.W[1], np.zeros((3, 2)))
     assert init.variance(name, 2, 3, **{arg: 0.0}) == 0.0
 
 

@@ -26,8 +26,8 @@ def _warnings_are_errors():
 
 def _chain(activation, *weights):
     """A chain of 1-unit layers z[k] = w_k a[k-1] (zero biases)."""
-    return nn.Network([np.array([[w]]) for w in weights], [np.zeros(1) for _ in weights],
-                      activation)
+    return nn.Network([None] + [np.array([[w]]) for w in weights],
+                      [None] + [np.zeros(1) for _ in weights], activation)
 
 
 @pytest.mark.parametrize("activation", sorted(nn.ACTIVATIONS))
@@ -36,7 +36,7 @@ def test_forward_names_the_layer_whose_z_overflows(activation):
     # nothing downstream shows it: the pass must check z[1] itself
     net = _chain(activation, -1e200, 1.0, 1.0)
     x = np.array([[1e200]])
-    V = ([np.ones((1, 1))] * 3, [np.ones(1)] * 3)
+    V = ([None] + [np.ones((1, 1))] * 3, [None] + [np.ones(1)] * 3)
     for call in (lambda: nn.forward(net, x), lambda: nn.loss(net, x, np.zeros(1)),
                  lambda: nn.value_and_grad(net, x, np.zeros(1)),
                  lambda: nn.hvp(net, x, np.zeros(1), V)):
@@ -49,7 +49,8 @@ def test_the_loss_overflows_with_a_finite_tau():
     x = np.array([1e200])
     for call in (lambda: nn.loss(net, x, np.zeros(1)),
                  lambda: nn.value_and_grad(net, x, np.zeros(1)),
-                 lambda: nn.r_pass(net, x, np.zeros(1), ([np.zeros((1, 1))] * 2, [np.zeros(1)] * 2))):
+                 lambda: nn.r_pass(net, x, np.zeros(1),
+                                   ([None] + [np.zeros((1, 1))] * 2, [None] + [np.zeros(1)] * 2))):
         with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: J = 1/2 \|\|y - tau"):
             call()
 
@@ -78,12 +79,12 @@ def test_r_pass_names_the_R_quantity_that_overflows():
     x, y = np.array([[1e160]]), np.zeros((1, 1))
     # R{z[1]} = VW[1] x = 1e300 * 1e160
     net = _chain("tanh", 1e-200, 1.0)
-    V = ([np.array([[1e300]]), np.ones((1, 1))], [np.zeros(1)] * 2)
+    V = ([None, np.array([[1e300]]), np.ones((1, 1))], [None] + [np.zeros(1)] * 2)
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=1: R\{z\[1\]\} = VW\[1\] a\[0\]"):
         nn.hvp(net, x, y, V)
     # a[1] = 1e160, tau = 1e150, R{a[1]} = 1e160: R{dJ/dW[2]} = R{dz} a + dz R{a} ~ 1e320
     net = _chain("identity", 1.0, 1e-10)
-    V = ([np.ones((1, 1))] * 2, [np.zeros(1)] * 2)
+    V = ([None] + [np.ones((1, 1))] * 2, [None] + [np.zeros(1)] * 2)
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: R\{dJ/dW\[2\]\} overflowed"):
         nn.hvp(net, x, y, V)
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: (R\{)?dJ/dW\[2\]"):
@@ -95,7 +96,7 @@ def test_hvp_x_names_the_x_block():
     # R{dJ/dW} = R{tau} x + tau vx = 2 and R{dJ/db} = 1e200 are finite, R{dJ/dx} = W R{tau} is not
     net = _chain("identity", 1e200)
     x, y = np.array([[1e-200]]), np.zeros((1, 1))
-    V = ([np.zeros((1, 1))], [np.zeros(1)])
+    V = ([None, np.zeros((1, 1))], [None, np.zeros(1)])
     HW, Hb, Hx = nn.hvp_x(net, x, y, V, np.zeros((1, 1)))  # a zero direction: H 0 = 0, finite
     assert np.all(Hx == 0)
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=1: R\{dJ/dx\}"):
@@ -115,9 +116,9 @@ def test_every_entry_point_raises_or_is_finite(p, scale, what):
     if what == "x":
         x = x * scale
     elif what == "W":
-        net = nn.Network([w * scale for w in net.W], net.b, net.activation)
+        net = nn.Network([None] + [w * scale for w in net.W[1:]], net.b, net.activation)
     else:
-        VW = [v * scale for v in VW]
+        VW = [None] + [v * scale for v in VW[1:]]
     V = (VW, p.Vb)
     calls = {
         "forward": lambda: [*nn.forward(net, x).z[1:], *nn.forward(net, x).a],
@@ -141,17 +142,17 @@ def test_every_entry_point_raises_or_is_finite(p, scale, what):
 def test_an_overflowing_dJ_dW_wider_than_its_factors_is_found():
     """One example through 3-unit layers: dJ/dW[2] (3 x 3) is checked through the bound
     m max|dJ/dz| max|a| on its factors (6 numbers); the bound is inf here, so dJ/dW[2] itself is read."""
-    net = nn.Network([np.eye(3), 1e-10 * np.eye(3)], [np.zeros(3), np.zeros(3)], "identity")
+    net = nn.Network([None, np.eye(3), 1e-10 * np.eye(3)], [None, np.zeros(3), np.zeros(3)], "identity")
     x, y = np.full(3, 1e160), np.zeros(3)  # a[1] = 1e160, tau = 1e150, J = 1.5e300
     assert np.isfinite(nn.loss(net, x, y))
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: dJ/dW\[2\] overflowed"):
         nn.value_and_grad(net, x, y)
-    V = ([np.eye(3), np.zeros((3, 3))], [np.zeros(3)] * 2)  # R{a[1]} = x: R{dJ/dW[2]} ~ 1e310
+    V = ([None, np.eye(3), np.zeros((3, 3))], [None] + [np.zeros(3)] * 2)  # R{a[1]} = x: R{dJ/dW[2]} ~ 1e310
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: R\{dJ/dW\[2\]\} overflowed"):
         nn.hvp(net, x, y, V)
     # where the bound (2 max|dJ/dz| max|a| = 2e308) is inf but dJ/dW = 1e308 is finite, dJ/dW is
     # read and accepted
-    net = nn.Network([np.eye(3), np.eye(3)], [np.zeros(3), np.zeros(3)], "identity")
+    net = nn.Network([None, np.eye(3), np.eye(3)], [None, np.zeros(3), np.zeros(3)], "identity")
     x = np.array([1e154, 0.0, 0.0])
     J, g = nn.value_and_grad(net, x, np.zeros(3))
-    assert J == 0.5e308 and g.dW[1][0, 0] == 1e308 and g.dW[0][0, 0] == 1e308
+    assert J == 0.5e308 and g.dW[2][0, 0] == 1e308 and g.dW[1][0, 0] == 1e308

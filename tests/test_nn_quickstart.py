@@ -16,5 +16,6 @@ def test_quick_start_runs(capsys):
     history = scope["result"].history
     assert abs(history.loss.iloc[0] - 0.74) < 0.005 and history.loss.iloc[-1] < 0.035
     assert scope["g"].dx.shape == scope["x"].shape
-    assert [h.shape for h in scope["HW"]] == [w.shape for w in scope["net"].W]
+    net, HW = scope["net"], scope["HW"]
+    assert HW[0] is None and [HW[k].shape for k in net.layers] == [net.W[k].shape for k in net.layers]
     assert np.isfinite(scope["J"])

@@ -21,13 +21,14 @@ def test_sgd_step_is_theta_minus_lr_grad():
     p = make_problem([3, 5, 2], "tanh", 4, seed=0)
     new = nn.sgd_step(p.net, p.x, p.y, lr=0.3)
     _, g = nn.value_and_grad(p.net, p.x, p.y)
-    for k in range(p.net.depth):
+    assert new.W[0] is None and new.b[0] is None
+    for k in p.net.layers:
         np.testing.assert_array_equal(new.W[k], p.net.W[k] - 0.3 * g.dW[k])
         np.testing.assert_array_equal(new.b[k], p.net.b[k] - 0.3 * g.db[k])
-    assert new is not p.net and new.W[0] is not p.net.W[0]
+    assert new is not p.net and new.W[1] is not p.net.W[1]
     one = nn.sgd_step(p.net, p.x[0], p.y[0], lr=0.3)  # the notes' one-example step
     _, g1 = nn.value_and_grad(p.net, p.x[0], p.y[0])
-    np.testing.assert_array_equal(one.W[0], p.net.W[0] - 0.3 * g1.dW[0])
+    np.testing.assert_array_equal(one.W[1], p.net.W[1] - 0.3 * g1.dW[1])
 
 
 def _spread(arr, axis):
@@ -61,13 +62,13 @@ def test_constant_init_keeps_hidden_units_identical(sizes, activation, init, m, 
     batch = None if batch is None or batch > m else batch
     out = nn.train(net, x, y, lr=0.1, steps=steps, batch_size=batch, rng=rng).net
     for k in range(1, out.depth):  # hidden layers only: output units see different targets
-        assert _spread(out.W[k - 1], 0) <= 1e-13, f"layer {k}: incoming weights differ"
-        assert _spread(out.b[k - 1], 0) <= 1e-13, f"layer {k}: biases differ"
-        assert _spread(out.W[k], 1) <= 1e-13, f"layer {k}: outgoing weights differ"
-        assert np.isfinite(out.W[k - 1]).all()
+        assert _spread(out.W[k], 0) <= 1e-13, f"layer {k}: incoming weights differ"
+        assert _spread(out.b[k], 0) <= 1e-13, f"layer {k}: biases differ"
+        assert _spread(out.W[k + 1], 1) <= 1e-13, f"layer {k}: outgoing weights differ"
+        assert np.isfinite(out.W[k]).all()
     if steps >= 1 and init == "constant" and sizes[-1] == 1 and activation != "relu":
         # the weights did move, so the ties above were not a network frozen at its start
-        assert any((out.W[k] != net.W[k]).any() for k in range(out.depth))
+        assert any((out.W[k] != net.W[k]).any() for k in out.layers)
 
 
 @given(architectures(max_depth=4, max_width=8, min_depth=2),
@@ -81,9 +82,9 @@ def test_zero_init_hidden_layers_never_move(sizes, activation, m, steps, seed):
     x, y = rng.normal(size=(m, sizes[0])), rng.normal(size=(m, sizes[-1]))
     out = nn.train(net, x, y, lr=0.1, steps=steps).net
     for k in range(1, out.depth + 1):
-        assert not out.W[k - 1].any(), f"W[{k}] moved"
+        assert not out.W[k].any(), f"W[{k}] moved"
     for k in range(1, out.depth):
-        assert not out.b[k - 1].any(), f"b[{k}] moved"
+        assert not out.b[k].any(), f"b[{k}] moved"
 
 
 def test_xavier_init_breaks_the_symmetry():
@@ -91,7 +92,7 @@ def test_xavier_init_breaks_the_symmetry():
     net = nn.init_network([2, 8, 8, 1], "tanh", "xavier_normal", np.random.default_rng(3))
     out = nn.train(net, x, y, lr=0.1, steps=5).net
     for k in (1, 2):
-        assert len(np.unique(out.W[k - 1], axis=0)) == out.sizes[k]  # all rows distinct
+        assert len(np.unique(out.W[k], axis=0)) == out.sizes[k]  # all rows distinct
     # and the symmetric start does learn less: it is a one-unit network in disguise
     const = nn.init_network([2, 8, 8, 1], "tanh", "constant", np.random.default_rng(3), c=0.1)
     J_sym = nn.train(const, x, y, lr=0.1, steps=300).history.loss.iloc[-1]
@@ -119,7 +120,7 @@ def test_one_example_sgd_learns_a_regression():
     assert nn.loss(res.net, x, y) < 0.10 * nn.loss(net, x, y)
     # and the run is a function of the seeds alone
     again = nn.train(net, x, y, lr=0.02, steps=2000, batch_size=1, rng=np.random.default_rng(2))
-    np.testing.assert_array_equal(again.net.W[0], res.net.W[0])
+    np.testing.assert_array_equal(again.net.W[1], res.net.W[1])
 
 
 def test_history_layers_and_snapshots():
@@ -130,12 +131,12 @@ def test_history_layers_and_snapshots():
     assert isinstance(h, pd.DataFrame) and list(h.step) == list(range(7))
     assert {"loss", "W_norm_1", "dW_norm_3", "db_norm_2", "dz_norm_1", "a_rms_2"} <= set(h)
     _, g = nn.value_and_grad(net, x, y)
-    assert h.dW_norm_2.iloc[0] == np.linalg.norm(g.dW[1])
+    assert h.dW_norm_2.iloc[0] == np.linalg.norm(g.dW[2])
     assert h.dz_norm_1.iloc[0] == np.linalg.norm(g.dz[1])
     assert sorted(res.snapshots) == [0, 3, 6, 7] and res.snapshots[0] is net
     assert res.snapshots[7] is res.net
     np.testing.assert_array_equal(
-        nn.train(net, x, y, lr=0.05, steps=3).net.W[0], res.snapshots[3].W[0])
+        nn.train(net, x, y, lr=0.05, steps=3).net.W[1], res.snapshots[3].W[1])
     long = res.layer_stats()
     assert list(long.columns[:2]) == ["step", "k"] and len(long) == 7 * 3
     empty = nn.train(net, x, y, lr=0.05, steps=0)
@@ -146,9 +147,9 @@ def test_overflowing_layer_is_named_with_its_step():
     """A huge W[2] overflows z[2] at the first step: step 0, layer 2."""
     x, y = _regression(m=8)
     net = nn.init_network([2, 4, 4, 1], "relu", "he_normal", np.random.default_rng(0))
-    W = [np.abs(w) for w in net.W]
-    W[1] = np.full_like(W[1], 1e308)
-    b = [np.full_like(v, 2.0) for v in net.b]  # a[1] >= 2 > 0, so z[2] >= 8e308 = inf
+    W = [None] + [np.abs(net.W[k]) for k in net.layers]
+    W[2] = np.full_like(W[2], 1e308)
+    b = [None] + [np.full_like(net.b[k], 2.0) for k in net.layers]  # a[1] >= 2 > 0: z[2] = inf
     net = nn.Network(W, b, "relu")
     x = np.abs(x)
     with pytest.raises(nn.TrainingDivergedError, match=r"step 0.*layer k=2") as info:
@@ -187,9 +188,9 @@ def test_an_overflowing_update_names_its_layer():
     net = nn.init_network([2, 4, 4, 1], "tanh", "xavier_normal", np.random.default_rng(0))
     y = 10 * y
     _, g = nn.value_and_grad(net, x, y)
-    big = [max(np.abs(g.dW[k]).max(), np.abs(g.db[k]).max()) for k in range(3)]
-    expected = 1 + next(k for k in range(3) if big[k] > 2.0)  # 2 * 1e308 > the largest float
-    assert all(b < 1.0 for b in big[:expected - 1])
+    big = [None] + [max(np.abs(g.dW[k]).max(), np.abs(g.db[k]).max()) for k in net.layers]
+    expected = next(k for k in net.layers if big[k] > 2.0)  # 2 * 1e308 > the largest float
+    assert all(b < 1.0 for b in big[1:expected])
     with pytest.raises(nn.TrainingDivergedError, match=f"step 0.*update of layer k={expected}"):
         nn.train(net, x, y, lr=1e308, steps=2)
     with pytest.raises(nn.TrainingDivergedError, match=f"update of layer k={expected}") as info:
@@ -206,14 +207,14 @@ def test_train_never_writes_into_a_network_the_user_holds():
     res = nn.train(net, x, y, lr=0.05, steps=9, snapshot_every=2)
     kept = {t: snap.copy() for t, snap in res.snapshots.items()}
     nn.train(res.net, x, y, lr=0.05, steps=5)   # a second run from the result
-    for k in range(net.depth):
+    for k in net.layers:
         np.testing.assert_array_equal(net.W[k], before.W[k])
         np.testing.assert_array_equal(net.b[k], before.b[k])
         for t, snap in res.snapshots.items():
             np.testing.assert_array_equal(snap.W[k], kept[t].W[k])
     # no two networks the user can reach share an array
     reachable = [net, res.net, *res.snapshots.values()]
-    ids = {id(arr) for n in reachable for arr in n.W + n.b}
+    ids = {id(arr) for n in reachable for arr in n.W[1:] + n.b[1:]}
     distinct = {id(n) for n in reachable}
     assert len(ids) == len(distinct) * 2 * net.depth
 
@@ -221,8 +222,8 @@ def test_train_never_writes_into_a_network_the_user_holds():
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
 def test_an_overflow_that_sigma_hides_still_stops_training(activation):
     """z[1] = -inf maps to a finite a[1] (tanh -1, sigmoid 0, relu 0): J is finite, yet it diverged."""
-    net = nn.Network([np.array([[-1e200]]), np.array([[1.0]])], [np.zeros(1), np.zeros(1)],
-                     activation)
+    net = nn.Network([None, np.array([[-1e200]]), np.array([[1.0]])],
+                     [None, np.zeros(1), np.zeros(1)], activation)
     x, y = np.array([[1e200], [1.0]]), np.zeros((2, 1))
     with pytest.raises(nn.TrainingDivergedError, match=r"step 0.*layer k=1: z\[1\]") as info:
         nn.train(net, x, y, lr=0.1, steps=2)
@@ -248,6 +249,6 @@ def test_train_equals_repeated_sgd_steps(batch_size):
                 order, pos = order_rng.permutation(16), 0
             idx, pos = order[pos:pos + batch_size], pos + batch_size
         step_net = nn.sgd_step(step_net, x[idx], y[idx], lr=0.05)
-    for k in range(net.depth):
+    for k in net.layers:
         np.testing.assert_array_equal(res.net.W[k], step_net.W[k])
         np.testing.assert_array_equal(res.net.b[k], step_net.b[k])

@@ -2,7 +2,12 @@
 
     z[k] = W[k] a[k-1] + b[k],  a[k] = sigma(z[k]) (k < r),  tau = z[r],  J = 1/2 ||y - tau||^2
 
-A batch holds one example per row and J is the mean over it. Quick start (a test runs it):
+A batch holds one example per row and J is the mean over it. Every per-layer list is indexed by
+the notes' k = 1..r, with an unused slot 0 holding None: net.W = [None, W[1], ..., W[r]], and
+likewise net.b, Grads.dW, Grads.db, Grads.dz, the direction V = (VW, Vb), the HVP's (HW, Hb) and
+`unflatten`'s lists; Cache.a[0] = x and Grads.da[0] = dJ/dx are the layer-0 quantities. Loop over
+`net.layers` (range(1, r + 1)). Lists in the old 0-based layout raise NetworkLayoutError.
+Quick start (a test runs it):
 
     import numpy as np
     import testbed.nn as nn
@@ -10,9 +15,10 @@ A batch holds one example per row and J is the mean over it. Quick start (a test
     x = rng.uniform(-2, 2, size=(64, 3))               # 64 examples, one per row
     y = np.sin(x[:, 0]) * x[:, 1] + x[:, 2]            # a target per example (n[r] = 1)
     net = nn.init_network([3, 16, 16, 1], "tanh", "xavier_normal", rng)
-    J, g = nn.value_and_grad(net, x, y)                # g.dW[k-1] = dJ/dW[k], g.dx = dJ/dx
-    V = ([np.ones_like(W) for W in net.W], [np.ones_like(b) for b in net.b])
-    HW, Hb = nn.hvp(net, x, y, V)                      # H V by Pearlmutter's R-operator
+    J, g = nn.value_and_grad(net, x, y)                # g.dW[k] = dJ/dW[k] for k = 1..r, g.dx = dJ/dx
+    assert g.dW[0] is None and g.dW[1].shape == net.W[1].shape == (16, 3)   # slot 0 is unused
+    V = nn.unflatten(np.ones(net.n_params), net)       # (VW, Vb) shaped like (net.W, net.b)
+    HW, Hb = nn.hvp(net, x, y, V)                      # H V by Pearlmutter's R-operator: HW[k] ~ W[k]
     result = nn.train(net, x, y, lr=0.05, steps=300)   # full-batch gradient descent
     print(result.history.loss.iloc[[0, -1]])           # J falls from 0.74 to 0.03
 
@@ -29,6 +35,7 @@ from .draw import draw
 from .engine_twin import trace_loss
 from .errors import (
     NetworkError,
+    NetworkLayoutError,
     NetworkNonFiniteError,
     NetworkShapeError,
     TrainingDivergedError,
@@ -49,6 +56,7 @@ __all__ = [
     "Grads",
     "Network",
     "NetworkError",
+    "NetworkLayoutError",
     "NetworkNonFiniteError",
     "NetworkShapeError",
     "RPass",

@@ -69,7 +69,7 @@ def first_nonfinite(quantities: list[tuple[int, str, Array | None]]) -> NetworkN
 
 def as_input(net: Network, x: object, what: str = "x") -> tuple[Array, bool]:
     """(x as (m, n[0]), whether it was one example of shape (n[0],))."""
-    n0 = net.W[0].shape[1]
+    n0 = net.W[1].shape[1]
     x = as_float(x, what, f"({n0},) or (m, {n0})")
     if x.ndim == 1 and x.shape[0] == n0:
         single = True
@@ -79,7 +79,7 @@ def as_input(net: Network, x: object, what: str = "x") -> tuple[Array, bool]:
         x2 = x
     else:
         raise NetworkShapeError(
-            f"layer k=1: {what} has shape {x.shape} but W[1] has shape {net.W[0].shape}, so "
+            f"layer k=1: {what} has shape {x.shape} but W[1] has shape {net.W[1].shape}, so "
             f"{what} must be one example ({n0},) or a batch (m, {n0}) with m >= 1"
         )
     check_finite(x2, what)

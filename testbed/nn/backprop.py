@@ -63,9 +63,12 @@ class Cache:
 class Grads:
     """The gradients backprop returns, in the notes' layout.
 
+    Every list is indexed by the notes' layer k (testbed.nn.network's docstring): slot 0 is None
+    but in `da`, where layer 0 is the input.
+
     Attributes:
-        dW: dW[k-1] = dJ/dW[k], shaped like W[k].
-        db: db[k-1] = dJ/db[k], shaped like b[k].
+        dW: [None, dJ/dW[1], ..., dJ/dW[r]]: dW[k] = dJ/dW[k], shaped like W[k]; dW[0] = None.
+        db: [None, dJ/db[1], ..., dJ/db[r]]: db[k] = dJ/db[k], shaped like b[k]; db[0] = None.
         dx: dJ/dx shaped like x (None when not asked for).
         dz: dz[k] = dJ/dz[k] of shape (m, n[k]) for k = 1..r, dz[0] = None. Row i is the gradient of
             J (the batch mean) w.r.t. example i's z[k], so it carries the 1/m.
@@ -73,8 +76,8 @@ class Grads:
             and da[r] = dJ/dtau (the same array as dz[r]).
     """
 
-    dW: list[Array]
-    db: list[Array]
+    dW: list[Array | None]
+    db: list[Array | None]
     dx: Array | None
     dz: list[Array | None]
     da: list[Array | None]
@@ -83,12 +86,12 @@ class Grads:
 def _forward(net: Network, x2: Array) -> Cache:
     """Forward pass on a validated batch x2 of shape (m, n[0]); unchecked (call under errstate)."""
     sigma = get_activation(net.activation).sigma
-    r = len(net.W)
+    r = net.depth
     z: list[Array | None] = [None]
     a: list[Array] = [x2]
     for k in range(1, r + 1):
-        zk = a[k - 1] @ net.W[k - 1].T
-        zk += net.b[k - 1]  # in place: saves a temporary of shape (m, n[k])
+        zk = a[k - 1] @ net.W[k].T
+        zk += net.b[k]  # in place: saves a temporary of shape (m, n[k])
         z.append(zk)
         a.append(sigma(zk) if k < r else zk)
     return Cache(z=z, a=a, single=False)
@@ -104,7 +107,7 @@ def forward_overflow(net: Network, cache: Cache) -> tuple[int, str] | None:
         zk = cache.z[k]
         if not all_finite(zk):
             return k, str(overflow(k, f"z[{k}] = W[{k}] a[{k - 1}] + b[{k}]", zk,
-                                   f"; max |W[{k}]| = {np.abs(net.W[k - 1]).max():.3g}, max "
+                                   f"; max |W[{k}]| = {np.abs(net.W[k]).max():.3g}, max "
                                    f"|a[{k - 1}]| = {np.abs(cache.a[k - 1]).max():.3g}"))
     return None
 
@@ -173,28 +176,29 @@ def _backward(net: Network, cache: Cache, y2: Array, need_dx: bool,
     """Backprop on validated data: Lemma 3, then Lemma 1 and Lemma 2 alternately, k = r..1.
 
     Unchecked (call under errstate). `into` is `train`'s private path: (dW list, db list) of
-    arrays that train owns, into which Lemma 1's dJ/dW[k] and dJ/db[k] are written instead of
-    fresh arrays: a fresh parameter-sized array costs page faults, which made a whole gradient
-    1.4-1.7x slower at widths 512-2048 when measured (benchmarks/deepnet.py, "grad into").
+    arrays that train owns (slot 0 None, like net.W), into which Lemma 1's dJ/dW[k] and dJ/db[k]
+    are written instead of fresh arrays: a fresh parameter-sized array costs page faults, which
+    made a whole gradient 1.4-1.7x slower at widths 512-2048 when measured (benchmarks/deepnet.py,
+    "grad into").
     """
     act = get_activation(net.activation)
-    r = len(net.W)
+    r = net.depth
     dz: list[Array | None] = [None] * (r + 1)
     da: list[Array | None] = [None] * (r + 1)
-    dW: list[Array] = [None] * r  # type: ignore[list-item]
-    db: list[Array] = [None] * r  # type: ignore[list-item]
+    dW: list[Array | None] = [None] * (r + 1)
+    db: list[Array | None] = [None] * (r + 1)
     dz[r] = da[r] = lemma3(y2, cache.tau)
     for k in range(r, 0, -1):
         # dJ/da[0] = dJ/dx costs a matmul and is only computed when asked for
         need_da_prev = k > 1 or need_dx
         if into is None:
-            dW[k - 1], db[k - 1], da[k - 1] = lemma1(dz[k], cache.a[k - 1], net.W[k - 1],
-                                                     need_da_prev=need_da_prev, k=k)
+            dW[k], db[k], da[k - 1] = lemma1(dz[k], cache.a[k - 1], net.W[k],
+                                             need_da_prev=need_da_prev, k=k)
         else:  # Lemma 1 written into train's arrays (the same products as lemma1's)
             outer = np.multiply if cache.m == 1 else np.matmul
-            dW[k - 1] = outer(dz[k].T, cache.a[k - 1], out=into[0][k - 1])
-            db[k - 1] = np.sum(dz[k], axis=0, out=into[1][k - 1])
-            da[k - 1] = dz[k] @ net.W[k - 1] if need_da_prev else None
+            dW[k] = outer(dz[k].T, cache.a[k - 1], out=into[0][k])
+            db[k] = np.sum(dz[k], axis=0, out=into[1][k])
+            da[k - 1] = dz[k] @ net.W[k] if need_da_prev else None
         if k > 1:
             dz[k - 1] = lemma2(da[k - 1], cache.z[k - 1], act)
     dx = da[0]
@@ -209,14 +213,14 @@ def _check_grads(grads: Grads, cache: Cache) -> None:
     Every non-finite dJ/dz[k] or dJ/da[k] reaches dJ/dW[k] or dJ/db[k] or dJ/dx (inf * 0 is nan,
     sigma' >= 0), so the outputs are checked first and the pass is searched only when one fails.
     """
-    r = len(grads.dW)
-    if all(product_finite(grads.dz[k], cache.a[k - 1], grads.dW[k - 1])
-           and all_finite(grads.db[k - 1]) for k in range(1, r + 1)) and (
+    r = len(grads.dW) - 1
+    if all(product_finite(grads.dz[k], cache.a[k - 1], grads.dW[k])
+           and all_finite(grads.db[k]) for k in range(1, r + 1)) and (
             grads.dx is None or all_finite(grads.dx)):
         return
     order: list[tuple[int, str, Array | None]] = [(r, f"dJ/dz[{r}] = -(y - tau) / m", grads.dz[r])]
     for k in range(r, 0, -1):
-        order += [(k, f"dJ/dW[{k}]", grads.dW[k - 1]), (k, f"dJ/db[{k}]", grads.db[k - 1]),
+        order += [(k, f"dJ/dW[{k}]", grads.dW[k]), (k, f"dJ/db[{k}]", grads.db[k]),
                   (k, f"dJ/da[{k - 1}] = W[{k}]^T dJ/dz[{k}]", grads.da[k - 1]),
                   (k - 1, f"dJ/dz[{k - 1}]", grads.dz[k - 1])]
     raise first_nonfinite(order) or NetworkNonFiniteError("the backward pass overflowed")
@@ -225,7 +229,7 @@ def _check_grads(grads: Grads, cache: Cache) -> None:
 def _check_cache(net: Network, cache: Cache) -> None:
     r = net.depth
     if len(cache.z) != r + 1 or any(
-            cache.z[k].shape != (cache.m, net.W[k - 1].shape[0]) for k in range(1, r + 1)):
+            cache.z[k].shape != (cache.m, net.W[k].shape[0]) for k in range(1, r + 1)):
         got = [None if zk is None else zk.shape for zk in cache.z]
         raise NetworkShapeError(
             f"the cache does not belong to this network: its z[k] have shapes {got}, the network's "
@@ -235,6 +239,8 @@ def _check_cache(net: Network, cache: Cache) -> None:
 
 def backward(net: Network, cache: Cache, y: Array, need_dx: bool = True) -> Grads:
     """Backprop: dJ/dW[k], dJ/db[k] for k = 1..r and dJ/dx, from `forward(net, x)`'s cache.
+
+    The Grads lists are indexed by k: g.dW[k] = dJ/dW[k], g.dz[k] = dJ/dz[k] (slot 0 None).
 
         dJ/dz[r] = -(y - tau) / m                                         (Lemma 3)
         for k = r, r-1, ..., 1:

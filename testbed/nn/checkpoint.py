@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from testbed._checks import check_int
 from testbed.checkpoint import CheckpointError, revolve
 
 from .activations import get_activation
@@ -34,8 +35,8 @@ Array = np.ndarray
 
 
 def _z(net: Network, k: int, a_prev: Array) -> Array:
-    zk = a_prev @ net.W[k - 1].T
-    zk += net.b[k - 1]
+    zk = a_prev @ net.W[k].T
+    zk += net.b[k]
     return zk
 
 
@@ -49,15 +50,16 @@ class Overflow(Exception):
 
 def run(net: Network, x2: Array, y2: Array, need_dx: bool, checkpoints: object) -> tuple:
     """(J, dW, db, dx, dz_r, peak stored activations, layers advanced) with checkpoints (see the
-    module docstring; layers advanced: for the binomial schedule the forward steps beyond the r
-    combined forward-and-reverse evaluations, F(r, s); for "sqrt" every layer computed forward,
-    the first pass's r - 1 and the stretches' r);
+    module docstring; dW and db indexed by the layer k, [None, dJ/dW[1], ..., dJ/dW[r]]; layers
+    advanced: for the binomial schedule the forward steps beyond the r combined
+    forward-and-reverse evaluations, F(r, s); for "sqrt" every layer computed forward, the first
+    pass's r - 1 and the stretches' r);
     raises Overflow where a number is not finite (the caller re-runs plain backprop, which names
     the layer). Unchecked arithmetic: call under errstate."""
     r = net.depth
     act = get_activation(net.activation)
-    dW: list[Array | None] = [None] * r
-    db: list[Array | None] = [None] * r
+    dW: list[Array | None] = [None] * (r + 1)  # dW[k] = dJ/dW[k], slot 0 unused
+    db: list[Array | None] = [None] * (r + 1)
     out: dict = {}
 
     def reverse(k: int, a_prev: Array, da_k: Array | None, zk: Array | None = None) -> Array | None:
@@ -74,9 +76,8 @@ def run(net: Network, x2: Array, y2: Array, need_dx: bool, checkpoints: object) 
             out["dz_r"] = dz
         else:
             dz = lemma2(da_k, zk, act)
-        dW[k - 1], db[k - 1], da_prev = lemma1(dz, a_prev, net.W[k - 1],
-                                              need_da_prev=k > 1 or need_dx, k=k)
-        if not _finite(dW[k - 1], db[k - 1], da_prev):
+        dW[k], db[k], da_prev = lemma1(dz, a_prev, net.W[k], need_da_prev=k > 1 or need_dx, k=k)
+        if not _finite(dW[k], db[k], da_prev):
             raise Overflow
         return da_prev
 
@@ -156,9 +157,5 @@ def check(checkpoints: object) -> object:
         return checkpoints
     if isinstance(checkpoints, str):
         raise CheckpointError(f"checkpoints must be an int >= 1 or 'sqrt', got {checkpoints!r}")
-    if isinstance(checkpoints, bool) or not isinstance(checkpoints, (int, np.integer)):
-        raise TypeError(f"checkpoints must be an int >= 1 or 'sqrt', got "
-                        f"{type(checkpoints).__name__} {checkpoints!r}")
-    if checkpoints < 1:
-        raise CheckpointError(f"checkpoints must be >= 1, got {checkpoints}")
-    return int(checkpoints)
+    return check_int(checkpoints, "checkpoints", minimum=1, expected="an int >= 1 or 'sqrt'",
+                     error=CheckpointError)

@@ -12,7 +12,7 @@ R{tau_i} = J_i v, and one backward pass with dJ/dtau_i replaced by R{tau_i} / m 
 the algorithms of `testbed.curvature` (Lanczos, Hutch++, stochastic Lanczos quadrature).
 
 Both operators are snapshots, the rule of `testbed.curvature`: building one copies the network's
-weights and biases, x and y, so that changing any of them in place afterwards (net.W[0][...] = ...,
+weights and biases, x and y, so that changing any of them in place afterwards (net.W[1][...] = ...,
 x[...] = ...) changes none of its products: H v and G v stay the products at the parameters and
 data of build time. To follow new weights, build a new operator.
 """
@@ -25,8 +25,8 @@ from ..curvature import LinearOperator, symmetric_operator
 from ._inputs import as_input, as_target
 from .activations import get_activation
 from .backprop import forward
-from .errors import NetworkError
-from .network import Network, ravel_params, unravel_params
+from .errors import NetworkError, NetworkShapeError
+from .network import Network, check_layout, ravel_params, unravel_params
 from .rop import hvp
 
 Array = np.ndarray
@@ -35,18 +35,25 @@ Array = np.ndarray
 def flatten(params: Network | tuple[list[Array], list[Array]]) -> Array:
     """theta = (W[1].ravel(), b[1], W[2].ravel(), b[2], ...), row-major: one vector of length l.
 
-    `params` is a Network or a pair (W list, b list) shaped like one (e.g. an HVP's (HW, Hb)).
+    `params` is a Network or a pair (W list, b list) shaped like one (e.g. an HVP's (HW, Hb)),
+    in the layout [None, W[1], ..., W[r]] (NetworkLayoutError without the None slot 0).
     """
     if isinstance(params, Network):
         return ravel_params(params)
     if not (isinstance(params, tuple | list) and len(params) == 2):
-        raise NetworkError("flatten takes a Network or a pair (W list, b list)")
-    W, b = params
-    return ravel_params(Network._trusted(list(W), list(b), "identity"))
+        raise NetworkError("flatten takes a Network or a pair (W list, b list), each "
+                           "[None, X[1], ..., X[r]]")
+    W = check_layout(params[0], "W", "an array shaped like W[k]")
+    b = check_layout(params[1], "b", "an array shaped like b[k]")
+    if len(W) != len(b):
+        raise NetworkShapeError(f"flatten: the W list has {len(W) - 1} layers but the b list "
+                                f"has {len(b) - 1}")
+    return ravel_params(Network._trusted(W, b, "identity"))
 
 
-def unflatten(theta: Array, net: Network) -> tuple[list[Array], list[Array]]:
-    """The inverse of `flatten`: (W list, b list) shaped like net's parameters (views of theta)."""
+def unflatten(theta: Array, net: Network) -> tuple[list[Array | None], list[Array | None]]:
+    """The inverse of `flatten`: (W list, b list) shaped like net's parameters (views of theta),
+    [None, W[1], ..., W[r]] and [None, b[1], ..., b[r]]."""
     return unravel_params(theta, net.sizes)
 
 
@@ -98,18 +105,18 @@ def gauss_newton_operator(net: Network, x: Array, y: Array) -> LinearOperator:
         VW, Vb = unflatten(v, net)
         Ra = None  # R{a[0]} = 0
         for k in range(1, r + 1):
-            Rz = cache.a[k - 1] @ VW[k - 1].T + Vb[k - 1]
+            Rz = cache.a[k - 1] @ VW[k].T + Vb[k]
             if Ra is not None:
-                Rz += Ra @ net.W[k - 1].T
+                Rz += Ra @ net.W[k].T
             Ra = dsig[k] * Rz if k < r else Rz
         d = Ra / m
-        GW: list[Array] = [None] * r  # type: ignore[list-item]
-        Gb: list[Array] = [None] * r  # type: ignore[list-item]
+        GW: list[Array | None] = [None] * (r + 1)  # GW[k] is the W[k]-block, slot 0 unused
+        Gb: list[Array | None] = [None] * (r + 1)
         for k in range(r, 0, -1):
-            GW[k - 1] = d.T @ cache.a[k - 1]
-            Gb[k - 1] = d.sum(axis=0)
+            GW[k] = d.T @ cache.a[k - 1]
+            Gb[k] = d.sum(axis=0)
             if k > 1:
-                d = (d @ net.W[k - 1]) * dsig[k - 1]
+                d = (d @ net.W[k]) * dsig[k - 1]
         return flatten((GW, Gb))
 
     return symmetric_operator(net.n_params, matvec)

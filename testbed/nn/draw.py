@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import check_int
 from ..errors import TestbedError
 from .backprop import forward, value_and_grad
 from .network import Network
@@ -74,8 +75,7 @@ def draw(net: Network, x: object, y: object, *, norms: bool = True, max_layers: 
     """
     if not isinstance(net, Network):
         raise TypeError(f"draw needs a testbed.nn.Network, got {type(net).__name__}")
-    if isinstance(max_layers, bool) or not isinstance(max_layers, (int, np.integer)) or max_layers < 2:
-        raise TestbedError(f"max_layers must be an integer >= 2, got {max_layers!r}")
+    max_layers = check_int(max_layers, "max_layers", minimum=2, type_error=TestbedError)
     cache = forward(net, x)
     J, g = value_and_grad(net, x, y)  # validates y; NetworkShapeError names what is wrong
     r, n = net.depth, net.sizes
@@ -131,8 +131,8 @@ def draw(net: Network, x: object, y: object, *, norms: bool = True, max_layers: 
             label = f"z[{k}]" + (" = τ" if k == r else "")
             _box(ax, cx, yf, label + nrm(cache.z[k]), _FWD, "#e8eef9")
             _box(ax, cx, yb, f"dJ/dz[{k}]" + nrm(g.dz[k]), _REV, "#fde9e7")
-            _box(ax, cx - 0.42, yt, f"dJ/dW[{k}]" + nrm(g.dW[k - 1]), _REV, "white")
-            _box(ax, cx + 0.42, yt, f"dJ/db[{k}]" + nrm(g.db[k - 1]), _REV, "white")
+            _box(ax, cx - 0.42, yt, f"dJ/dW[{k}]" + nrm(g.dW[k]), _REV, "white")
+            _box(ax, cx + 0.42, yt, f"dJ/db[{k}]" + nrm(g.db[k]), _REV, "white")
             for dx in (-0.42, 0.42):
                 ax.annotate("", xy=(cx + dx, yt), xytext=(cx, yb), gid="arrow",
                             arrowprops=dict(arrowstyle="-|>", color=_REV, lw=0.9, shrinkA=15,
@@ -184,7 +184,7 @@ def draw(net: Network, x: object, y: object, *, norms: bool = True, max_layers: 
     if bottom is not None:
         ks = np.arange(1, r + 1)
         dz = np.array([np.linalg.norm(g.dz[k]) for k in ks])
-        dW = np.array([np.linalg.norm(g.dW[k - 1]) for k in ks])
+        dW = np.array([np.linalg.norm(g.dW[k]) for k in ks])
         za = np.array([np.linalg.norm(cache.z[k]) for k in ks])
         for vals, lab, st, col in ((dz, "‖dJ/dz[k]‖", "o-", _REV), (dW, "‖dJ/dW[k]‖", "s--", "#8e44ad"),
                                    (za, "‖z[k]‖", "^:", _FWD)):

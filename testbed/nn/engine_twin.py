@@ -39,7 +39,7 @@ def loss_of_theta(net: Network, x: np.ndarray, y: np.ndarray) -> Callable[[Seque
         for i in range(m):
             a = xs[i]
             for k in range(1, r + 1):
-                Wk, bk = W[k - 1], b[k - 1]
+                Wk, bk = W[k], b[k]
                 z = []
                 for u in range(sizes[k]):
                     s = theta[int(bk[u])]

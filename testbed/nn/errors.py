@@ -21,6 +21,15 @@ class NetworkNonFiniteError(NetworkError, NonFiniteError):
     """An inf or NaN in a parameter, an input x, a target y or a direction V."""
 
 
+class NetworkLayoutError(NetworkShapeError):
+    """A per-layer list not in testbed.nn's layout [None, X[1], ..., X[r]] (slot 0 unused).
+
+    Raised for W, b, a direction (VW, Vb) or a (W list, b list) pair whose slot 0 holds an array
+    (most likely the old 0-based layout, in which list[k-1] was layer k) or whose slot k >= 1 is
+    None; the message names the list and the slot.
+    """
+
+
 class UnknownNameError(NetworkError):
     """An activation or initialiser name not in the registry (the message lists the known ones)."""
 

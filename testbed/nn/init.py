@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._checks import check_int
 from .errors import NetworkError, NetworkNonFiniteError, UnknownNameError
 
 Array = np.ndarray
@@ -35,13 +36,7 @@ Array = np.ndarray
 
 def _check_count(value: object, name: str, where: str) -> int:
     """value as an int >= 1 (a fan-in or fan-out); TypeError unless an int (a bool is not one)."""
-    # the project's "an int but not a bool" check, written out here on purpose (to be factored later)
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{where}: {name} must be an integer >= 1, got {type(value).__name__} "
-                        f"{value!r}")
-    if value < 1:
-        raise NetworkError(f"{where}: {name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1, where=where, error=NetworkError)
 
 
 def _check_dims(n_out: object, n_in: object, where: str = "an initialiser") -> tuple[int, int]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .activations import get_activation
-from .network import Network, split_params
+from .errors import NetworkShapeError
+from .network import Network, check_layout, split_params
 
 
 def _activation_name(net_or_activation: Network | str) -> str:
@@ -21,16 +22,24 @@ def _activation_name(net_or_activation: Network | str) -> str:
 
 
 def to_jax_forward(net_or_activation: Network | str) -> Callable:
-    """tau(W, b, x) in jax.numpy: W and b lists as in Network, x of shape (m, n[0]); imports jax."""
+    """tau(W, b, x) in jax.numpy: W and b lists as in Network ([None, W[1], ..., W[r]]: jax.grad
+    then returns its gradient in the same layout, slot 0 None), x of shape (m, n[0]); imports jax."""
     import jax  # here, not at the top: importing testbed.nn must not load jax
 
     sigma = get_activation(_activation_name(net_or_activation)).jnp(jax)
 
     def tau(W: list, b: list, x: jax.Array) -> jax.Array:
+        W = check_layout(W, "W", "an array (n[k], n[k-1])")  # old 0-based lists are refused
+        b = check_layout(b, "b", "an array (n[k],)")
+        if len(W) != len(b) or len(W) < 2:
+            raise NetworkShapeError(f"W and b must be [None, W[1], ..., W[r]] and "
+                                    f"[None, b[1], ..., b[r]] with r >= 1, got lists of "
+                                    f"{len(W)} and {len(b)}")
+        r = len(W) - 1
         a = x
-        for k in range(1, len(W) + 1):
-            z = a @ W[k - 1].T + b[k - 1]
-            a = sigma(z) if k < len(W) else z
+        for k in range(1, r + 1):
+            z = a @ W[k].T + b[k]
+            a = sigma(z) if k < r else z
         return a
 
     return tau

@@ -54,7 +54,7 @@ from ._inputs import (
 from .activations import get_activation
 from .backprop import Grads, _loss
 from .errors import NetworkError, NetworkNonFiniteError, NetworkShapeError
-from .network import Network
+from .network import Network, check_layout
 
 Array = np.ndarray
 
@@ -63,35 +63,41 @@ Array = np.ndarray
 class RPass:
     """Everything one R-pass produces.
 
+    The lists are indexed by the notes' layer k, like net.W: slot 0 is None.
+
     Attributes:
         J: the loss at (theta, x).
-        HW: HW[k-1] = R{dJ/dW[k]}, the W[k]-block of H V, shaped like W[k].
-        Hb: Hb[k-1] = R{dJ/db[k]}, shaped like b[k].
+        HW: [None, R{dJ/dW[1]}, ..., R{dJ/dW[r]}]: HW[k] is the W[k]-block of H V, shaped like W[k].
+        Hb: [None, R{dJ/db[1]}, ..., R{dJ/db[r]}]: Hb[k] is shaped like b[k].
         Hx: R{dJ/dx}, the x-block of H (V, vx) shaped like x (None unless asked for).
         grads: the gradient itself (None unless asked for; one more matmul per layer).
     """
 
     J: float
-    HW: list[Array]
-    Hb: list[Array]
+    HW: list[Array | None]
+    Hb: list[Array | None]
     Hx: Array | None
     grads: Grads | None
 
 
 def _as_direction(net: Network, V: object) -> tuple[list[Array], list[Array]]:
-    """Validate V = (VW, Vb), shaped like (W, b)."""
+    """Validate V = (VW, Vb), shaped like (W, b): [None, VW[1], ..., VW[r]] and the same for Vb."""
     if not (isinstance(V, Sequence) and len(V) == 2):
-        raise NetworkError("V must be a pair (VW, Vb) of lists shaped like (net.W, net.b)")
-    VW, Vb = V
+        raise NetworkError("V must be a pair (VW, Vb) of lists shaped like (net.W, net.b): "
+                           "[None, VW[1], ..., VW[r]] and [None, Vb[1], ..., Vb[r]]")
+    VW = check_layout(V[0], "VW", "an array shaped like W[k]")
+    Vb = check_layout(V[1], "Vb", "an array shaped like b[k]")
     r = net.depth
-    if len(VW) != r or len(Vb) != r:
+    if len(VW) != r + 1 or len(Vb) != r + 1:
         raise NetworkShapeError(
-            f"V has {len(VW)} W-directions and {len(Vb)} b-directions; the network has r={r} layers"
+            f"V has {len(VW) - 1} W-directions and {len(Vb) - 1} b-directions; the network has "
+            f"r={r} layers"
         )
-    outW, outb = [], []
+    outW: list[Array | None] = [None]
+    outb: list[Array | None] = [None]
     for k in range(1, r + 1):
-        for name, v, target, out in ((f"VW[{k}]", VW[k - 1], net.W[k - 1], outW),
-                                     (f"Vb[{k}]", Vb[k - 1], net.b[k - 1], outb)):
+        for name, v, target, out in ((f"VW[{k}]", VW[k], net.W[k], outW),
+                                     (f"Vb[{k}]", Vb[k], net.b[k], outb)):
             arr = as_float(v, name, str(target.shape))
             if arr.shape != target.shape:
                 raise NetworkShapeError(
@@ -135,14 +141,14 @@ def _fused(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array],
     dsig: list[Array | None] = [None]  # sigma'(z[k]), used by the R-forward and both backwards
     for k in range(1, r + 1):
         if A[k - 1] is None:  # R{a[0]} = 0: the W[k] R{a[k-1]} term is absent
-            zk = a[k - 1] @ W[k - 1].T
-            Rzk = a[k - 1] @ VW[k - 1].T
+            zk = a[k - 1] @ W[k].T
+            Rzk = a[k - 1] @ VW[k].T
         else:  # [z; R{z}] = [a; R{a}] W^T + [b; VW a + Vb]
-            S = A[k - 1] @ W[k - 1].T
+            S = A[k - 1] @ W[k].T
             zk, Rzk = S[:m], S[m:]
-            Rzk += a[k - 1] @ VW[k - 1].T
-        zk += b[k - 1]
-        Rzk += Vb[k - 1]
+            Rzk += a[k - 1] @ VW[k].T
+        zk += b[k]
+        Rzk += Vb[k]
         z.append(zk)
         Rz.append(Rzk)
         if k < r:
@@ -156,13 +162,13 @@ def _fused(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array],
     J = _loss(z[r], y2)
 
     # backward and R-backward, k = r..1
-    HW: list[Array] = [None] * r  # type: ignore[list-item]
-    Hb: list[Array] = [None] * r  # type: ignore[list-item]
-    dW: list[Array] = [None] * r  # type: ignore[list-item]
-    db: list[Array] = [None] * r  # type: ignore[list-item]
+    HW: list[Array | None] = [None] * (r + 1)  # every list indexed by the layer k, slot 0 unused
+    Hb: list[Array | None] = [None] * (r + 1)
+    dW: list[Array | None] = [None] * (r + 1)
+    db: list[Array | None] = [None] * (r + 1)
     dz: list[Array | None] = [None] * (r + 1)
     Rdz: list[Array | None] = [None] * (r + 1)
-    factors: list[tuple[Array, Array]] = [None] * r  # type: ignore[list-item]  # HW[k]'s, for the check
+    factors: list[tuple[Array, Array]] = [None] * (r + 1)  # type: ignore[list-item]  # HW[k]'s
     da: list[Array | None] = [None] * (r + 1)
     Hx = None
     D = np.empty((2 * m, z[r].shape[1]))
@@ -173,17 +179,17 @@ def _fused(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array],
         Rdzk, dzk = D[:m], D[m:]
         dz[k], Rdz[k] = dzk, Rdzk
         # R{dW} = R{dz} a^T + dz R{a}^T
-        factors[k - 1] = (Rdzk, a[k - 1]) if A[k - 1] is None else (D, A[k - 1])
-        HW[k - 1] = factors[k - 1][0].T @ factors[k - 1][1]
-        Hb[k - 1] = Rdzk.sum(axis=0)                           # R{db} = R{dz}
+        factors[k] = (Rdzk, a[k - 1]) if A[k - 1] is None else (D, A[k - 1])
+        HW[k] = factors[k][0].T @ factors[k][1]
+        Hb[k] = Rdzk.sum(axis=0)                               # R{db} = R{dz}
         if need_grad:
-            dW[k - 1] = dzk.T @ a[k - 1]
-            db[k - 1] = dzk.sum(axis=0)
+            dW[k] = dzk.T @ a[k - 1]
+            db[k] = dzk.sum(axis=0)
         if k == 1 and not need_hx:
             break
-        S = D @ W[k - 1]                                       # [R{dz} W; dz W]
+        S = D @ W[k]                                           # [R{dz} W; dz W]
         Rda, dak = S[:m], S[m:]
-        Rda += dzk @ VW[k - 1]                                 # R{da} = W^T R{dz} + VW^T dz
+        Rda += dzk @ VW[k]                                     # R{da} = W^T R{dz} + VW^T dz
         da[k - 1] = dak.copy() if need_grad else dak
         if k == 1:
             Hx = Rda
@@ -213,13 +219,13 @@ def _check(res: RPass, z: list[Array | None], Rz: list[Array | None], dz: list[A
     non-finite are the passes searched; dJ/da[k-1] and R{dJ/da[k-1]} are found through
     dJ/dz[k-1] and R{dJ/dz[k-1]}, which are computed in place from them and keep their inf/nan.
     """
-    r = len(res.HW)
+    r = len(res.HW) - 1
     g = res.grads
-    others = res.Hb + ([] if res.Hx is None else [res.Hx]) + (
-        [] if g is None else g.db + ([] if g.dx is None else [g.dx]))
+    others = res.Hb[1:] + ([] if res.Hx is None else [res.Hx]) + (
+        [] if g is None else g.db[1:] + ([] if g.dx is None else [g.dx]))
     if math.isfinite(res.J) and all(all_finite(q) for q in z[1:r] + others) and all(
-            product_finite(*factors[k - 1], res.HW[k - 1])
-            and (g is None or product_finite(dz[k], a[k - 1], g.dW[k - 1])) for k in range(1, r + 1)):
+            product_finite(*factors[k], res.HW[k])
+            and (g is None or product_finite(dz[k], a[k - 1], g.dW[k])) for k in range(1, r + 1)):
         return
     order: list[tuple[int, str, Array | None]] = []
     for k in range(1, r + 1):
@@ -229,9 +235,9 @@ def _check(res: RPass, z: list[Array | None], Rz: list[Array | None], dz: list[A
     for k in range(r, 0, -1):
         order += [(k, f"dJ/dz[{k}]", dz[k]),
                   (k, f"R{{dJ/dz[{k}]}}", Rdz[k]),
-                  (k, f"R{{dJ/dW[{k}]}}", res.HW[k - 1]), (k, f"R{{dJ/db[{k}]}}", res.Hb[k - 1])]
+                  (k, f"R{{dJ/dW[{k}]}}", res.HW[k]), (k, f"R{{dJ/db[{k}]}}", res.Hb[k])]
         if g is not None:
-            order += [(k, f"dJ/dW[{k}]", g.dW[k - 1]), (k, f"dJ/db[{k}]", g.db[k - 1])]
+            order += [(k, f"dJ/dW[{k}]", g.dW[k]), (k, f"dJ/db[{k}]", g.db[k])]
     order += [(1, "R{dJ/dx}", res.Hx), (1, "dJ/dx", None if g is None else g.dx)]
     raise first_nonfinite(order) or NetworkNonFiniteError("the R-pass overflowed")
 
@@ -241,7 +247,8 @@ def r_pass(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],
     """One forward, R-forward, backward and R-backward pass (module docstring): H (V, vx).
 
     Args:
-        V: (VW, Vb), lists shaped like (net.W, net.b): the parameter direction.
+        V: (VW, Vb), lists shaped like (net.W, net.b): the parameter direction, [None, VW[1], ...,
+            VW[r]] and [None, Vb[1], ..., Vb[r]] (NetworkLayoutError without the None slot 0).
         vx: a direction for x shaped like x (None: 0).
         need_hx: also return the x-block R{dJ/dx} (two more matmuls).
         need_grad: also return the gradient (one more matmul per layer).
@@ -272,6 +279,8 @@ def r_pass(net: Network, x: Array, y: Array, V: tuple[list[Array], list[Array]],
 def hvp(net: Network, x: Array, y: Array,
         V: tuple[list[Array], list[Array]]) -> tuple[list[Array], list[Array]]:
     """H V for J(theta) at fixed (x, y), by Pearlmutter's R-operator: (HW list, Hb list).
+
+    HW[k] is the W[k]-block R{dJ/dW[k]}, Hb[k] the b[k]-block; slot 0 is None, as in net.W.
 
     Cost: (8r - 5) layer-sized matmuls against the gradient's (3r - 1), i.e. at most 8/3 of one
     gradient (module docstring).

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._checks import check_int
 from ._inputs import all_finite, as_input, as_target
 from .backprop import Cache, Grads, _backward, _forward, _loss, forward_overflow
 from .errors import NetworkError, TrainingDivergedError
@@ -53,14 +54,15 @@ def _update(net: Network, grads: Grads, lr: float, step: int | None) -> Network:
     The new parameters are written over the gradient arrays (which the caller owns and no longer
     needs): W + (-lr dW) has the same bits as W - lr dW, and no parameter-sized temporary is made.
     """
-    W, b = [], []
-    for k in range(1, net.depth + 1):
-        Wk = grads.dW[k - 1]
+    W: list[Array | None] = [None]  # slot 0 unused, as in net.W
+    b: list[Array | None] = [None]
+    for k in net.layers:
+        Wk = grads.dW[k]
         Wk *= -lr
-        Wk += net.W[k - 1]
-        bk = grads.db[k - 1]
+        Wk += net.W[k]
+        bk = grads.db[k]
         bk *= -lr
-        bk += net.b[k - 1]
+        bk += net.b[k]
         if not (all_finite(Wk) and all_finite(bk)):
             at = f"step {step}" if step is not None else "an SGD step"
             name, bad = (f"W[{k}]", Wk) if not np.isfinite(Wk).all() else (f"b[{k}]", bk)
@@ -130,9 +132,9 @@ class TrainResult:
 def _layer_row(net: Network, cache: Cache, grads: Grads) -> dict[str, float]:
     row: dict[str, float] = {}
     for k in range(1, net.depth + 1):
-        row[f"W_norm_{k}"] = float(np.linalg.norm(net.W[k - 1]))
-        row[f"dW_norm_{k}"] = float(np.linalg.norm(grads.dW[k - 1]))
-        row[f"db_norm_{k}"] = float(np.linalg.norm(grads.db[k - 1]))
+        row[f"W_norm_{k}"] = float(np.linalg.norm(net.W[k]))
+        row[f"dW_norm_{k}"] = float(np.linalg.norm(grads.dW[k]))
+        row[f"db_norm_{k}"] = float(np.linalg.norm(grads.db[k]))
         row[f"dz_norm_{k}"] = float(np.linalg.norm(grads.dz[k]))
         row[f"a_rms_{k}"] = float(np.sqrt(np.mean(cache.a[k] * cache.a[k])))
     return row
@@ -158,8 +160,7 @@ def train(net: Network, x: Array, y: Array, lr: float, steps: int, batch_size: i
             attributes say at which step and which layer first overflowed.
     """
     lr = _check_lr(lr)
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
-        raise NetworkError(f"steps must be an integer >= 0, got {steps!r}")
+    steps = check_int(steps, "steps", minimum=0, type_error=NetworkError, error=NetworkError)
     x2, single = as_input(net, x)
     if single:
         raise NetworkError(f"train needs a data set x of shape (m, n[0]), got one example "
@@ -167,17 +168,16 @@ def train(net: Network, x: Array, y: Array, lr: float, steps: int, batch_size: i
     m = x2.shape[0]
     y2 = as_target(net, y, m, single=False)
     if batch_size is not None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or not (
-                1 <= batch_size <= m):
-            raise NetworkError(f"batch_size must be None or an integer in 1..m={m}, "
-                               f"got {batch_size!r}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1, maximum=m,
+                               expected=f"None or an integer in 1..m={m}",
+                               type_error=NetworkError, error=NetworkError)
         if not isinstance(rng, np.random.Generator):
             raise NetworkError("batch_size draws examples at random: pass "
                                "rng=np.random.default_rng(seed)")
-    if snapshot_every is not None and (not isinstance(snapshot_every, int | np.integer)
-                                       or snapshot_every < 1):
-        raise NetworkError(
-            f"snapshot_every must be None or an integer >= 1, got {snapshot_every!r}")
+    if snapshot_every is not None:  # a bool is refused too (it used to pass as 1)
+        snapshot_every = check_int(snapshot_every, "snapshot_every", minimum=1,
+                                   expected="None or an integer >= 1",
+                                   type_error=NetworkError, error=NetworkError)
 
     rows: list[dict[str, float]] = []
     snapshots: dict[int, Network] = {}
