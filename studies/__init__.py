@@ -35,17 +35,20 @@ Adding a study
      Columns whose names start with `wall` hold wall times; all other columns must be identical
      between two runs with the same seed (the tests check).
    - `aggregate(raw, quick) -> DataFrame`: the concatenated cell frames (grid order) -> main table.
-   - `claims(table, quick) -> DataFrame`: built with `studies._claims.claim(...)` and
-     `claims_table(NAME, rows, quick)`, one row per claim with columns
-     study, id, claim, where, measured, expected, verdict, reason, mode. Each claim has a short
-     kebab-case `id` unique within the study (the README shows `NAME.id`). A claim about a
-     fitted or estimated figure passes its 95% interval and the tolerance,
-     `claim(..., id="fd-linear-in-l", interval=(lo, hi), tolerance=(0.9, 1.1))`, and gets
-     PASSED / FAILED / INCONCLUSIVE from the one rule `studies._claims.interval_verdict`; an
-     exact or logical claim passes `holds` (a bool). A claim that quick mode is too small to
-     decide passes `quick_undecidable=quick` (INCONCLUSIVE in quick mode, never FAILED).
-     The verdict must be computed from `table` alone, so that a doctored table flips it; a claim
-     whose data is missing is FAILED, never left out.
+   - `claims(table, quick) -> DataFrame`: a list of claim builders' rows (`studies._builders`:
+     `interval`, `slope`, `line_slope`, `worst_of`, `exact`, `agreement`, `at_most`, ...) passed
+     to `claims_table(NAME, rows, quick)`: one row per claim with columns study, id, claim,
+     where, measured, expected, verdict, reason, mode. Each builder takes the claim's short
+     kebab-case `id` (unique within the study; the README shows `NAME.id`), its text, where it
+     is stated, the rows or the figures read off them, and the tolerance; it computes the
+     interval, applies the one verdict rule (`studies._claims.interval_verdict`: PASSED /
+     FAILED / INCONCLUSIVE from a 95% interval against the tolerance; an exact or logical claim
+     holds or not) and writes the `expected` text from the tolerance, so a tolerance is typed
+     once. Fits and t-quantiles come from `studies._fits`, figure styling from
+     `studies._plots`. A claim that quick mode is too small to decide passes `quick=quick`
+     (INCONCLUSIVE in quick mode, never FAILED). The verdict must be computed from `table`
+     alone, so that a doctored table flips it; a claim whose data is missing is FAILED, never
+     left out.
    - `plot(table, fig)`: draw on the given matplotlib Figure (Agg; set its size if needed), at most
      four panels. A study with more to show splits its panels by claim group into more figures:
      optional `figures={"suffix": plot_suffix, ...}`, functions like `plot`, each written as
@@ -53,7 +56,9 @@ Adding a study
    - optional `summarise(table) -> DataFrame`: a short table for NAME.md and the README.
    - `timed=True` if claims rest on wall-clock times (the determinism test then compares only
      the non-wall columns of the tables, not the claims); then optionally
-     `remeasure(params, attempt) -> dict | None` and `remeasure_budget_s`: an INCONCLUSIVE claim
+     `remeasure(params, attempt, inconclusive) -> dict | None` (`inconclusive`: the frozenset of
+     the ids of the claims still INCONCLUSIVE, so that only the cells they rest on are re-run)
+     and `remeasure_budget_s`: an INCONCLUSIVE claim
      makes the runner re-run the cells with the params `remeasure` returns (more repetitions),
      pool the new rows with the old, aggregate and claim again, within the budget (capped at a
      few seconds in quick mode; `studies._runner.run_study`).

@@ -43,7 +43,6 @@ import re
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 CLAIM_COLUMNS = ["study", "id", "claim", "where", "measured", "expected", "verdict", "reason", "mode"]
 PASSED, FAILED, INCONCLUSIVE = "PASSED", "FAILED", "INCONCLUSIVE"
@@ -192,15 +191,6 @@ def fmt(x: float, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "nan"
     return f"{x:.{digits}g}"
-
-
-def within(x: float, lo: float, hi: float) -> bool:
-    """lo <= x <= hi, False for NaN (for exact figures; estimated ones use `interval`)."""
-    return bool(np.isfinite(x) and lo <= x <= hi)
-
-def t95(seeds: float) -> float:
-    """Student's t quantile for a two-sided 95% interval with seeds - 1 degrees of freedom."""
-    return float(stats.t.ppf(0.975, seeds - 1)) if seeds >= 2 else float("nan")
 
 
 def deciding(parts: list[tuple[tuple[float, float], tuple[float, float]]]) -> tuple:

@@ -1,12 +1,10 @@
-"""Timing and fitting helpers of the timed studies (`complexity`, `hvp`).
+"""Timing helpers of the timed studies (`complexity`, `hvp`).
 
     samples = timings({"f": f, "g": g}, budget=0.5)      # seconds per call, round-robin samples
-    b, lo, hi, n = loglog_fit(x, t)                      # slope of log t on log x, 95% t-interval
-    a, b, b_lo, b_hi, n = linear_fit(x, t)               # t = a + b x, 95% t-interval of b
-    lo, hi = mean_interval(values)                       # 95% t-interval of a mean
+    walls = median_walls({"f": f}, budget=0.5)           # the median of each
     c_free = fix_inputs(c, n_free, x)                    # the same circuit, inputs n_free.. fixed
 
-Every interval here is a 95% Student-t interval; a claim decides on it (see `studies._claims`).
+The fits and intervals the claims decide on live in `studies._fits`.
 """
 
 from __future__ import annotations
@@ -118,61 +116,6 @@ def import_jax() -> object:
 
     jax.config.update("jax_enable_x64", True)
     return jax
-
-
-def _t975(dof: int) -> float:
-    from scipy import stats
-
-    return float(stats.t.ppf(0.975, dof))
-
-
-def loglog_fit(x: object, y: object) -> tuple[float, float, float, int]:
-    """(slope, 95% low, 95% high, points) of the least-squares line log y = a + b log x.
-
-    The interval is b +- t_{0.975, n-2} SE(b); NaN when there are fewer than 3 usable points
-    (the slope itself needs 2). Several y at the same x (repeated measurements) all count.
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    X, Y = np.log(x[ok]), np.log(y[ok])
-    n = int(ok.sum())
-    if n < 2 or np.ptp(X) == 0:
-        return np.nan, np.nan, np.nan, n
-    b, a = np.polyfit(X, Y, 1)
-    if n < 3:
-        return float(b), np.nan, np.nan, n
-    resid = Y - (a + b * X)
-    se = np.sqrt(resid @ resid / (n - 2) / ((X - X.mean()) ** 2).sum())
-    t = _t975(n - 2)
-    return float(b), float(b - t * se), float(b + t * se), n
-
-
-def linear_fit(x: object, y: object) -> tuple[float, float, float, float, int]:
-    """(a, b, 95% low of b, 95% high of b, points) of the least-squares line y = a + b x."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    X, Y = x[ok], y[ok]
-    n = int(ok.sum())
-    if n < 3 or np.ptp(X) == 0:
-        return np.nan, np.nan, np.nan, np.nan, n
-    b, a = np.polyfit(X, Y, 1)
-    resid = Y - (a + b * X)
-    se = np.sqrt(resid @ resid / (n - 2) / ((X - X.mean()) ** 2).sum())
-    t = _t975(n - 2)
-    return float(a), float(b), float(b - t * se), float(b + t * se), n
-
-
-def mean_interval(values: object) -> tuple[float, float, float, int]:
-    """(mean, 95% low, 95% high, n): the Student-t interval of the mean of `values`."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n < 2:
-        m = float(v.mean()) if n else np.nan
-        return m, np.nan, np.nan, n
-    m, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(n))
-    t = _t975(n - 1)
-    return m, m - t * se, m + t * se, n
 
 
 def fix_inputs(c: testbed.Circuit, n_free: int, x: np.ndarray) -> testbed.Circuit:

@@ -38,21 +38,33 @@ from testbed.costs import muldiv, op_counts, total
 from testbed.evaluate import counting, executor_of
 from testbed.random_circuits import BOX, DEFAULT_OPS, RATIONAL_OPS, random_circuit
 
-from ._claims import QUICK_UNDECIDABLE, claim, claims_table, fmt
+from ._builders import agreement, at_most, exact, interval, slope_text
+from ._claims import claims_table, fmt
+from ._engine import (
+    IN_CACHE_MIN,
+    JAX_RTOL,
+    LLC_BYTES,
+    SIZES_N,
+    SLOPE_ONE,
+    WIDE_FIT_N,
+    agrees,
+    grad_limit,
+    in_cache_claim,
+    in_cache_max,
+    jax_timed,
+    memory_probe,
+    mlp_forward_ops,
+    mlp_grad_ops,
+    net_params,
+    net_sizes,
+    sci,
+    with_memory_probe,
+)
+from ._fits import loglog_fit, mean_interval
+from ._plots import finish, reference
 from ._seeds import generator
 from ._study import Study
-from ._timing import (
-    fix_inputs,
-    gc_paused,
-    import_jax,
-    loglog_fit,
-    mean_interval,
-    median_walls,
-    paired_log_ratio,
-    timings,
-)
-
-__all__ = ["fix_inputs", "gc_paused", "import_jax", "loglog_fit", "median_walls"]  # re-exported
+from ._timing import fix_inputs, gc_paused, import_jax, median_walls, paired_log_ratio, timings
 
 WHERE = "docs/theory.md: Differentiable circuits (backprop theorem: O(N + l) vs l + 1 evaluations)"
 WHERE_NN = "docs/theory.md: Backprop algorithm (forward and backward passes O(N))"
@@ -60,7 +72,6 @@ WHERE_BS = "Baur & Strassen, TCS 22 (1983)"
 WHERE_JAX = "testbed's cross-validation against JAX (jax.grad, jax.jvp)"
 GRAD_BOUND = 5  # testbed's guarantee grad(c).size <= 5 N + 1, Griewank & Walther's classic bound
 BAUR_STRASSEN = 3
-SLOPE_ONE = (0.9, 1.1)
 FLAT = 0.1  # "independent of l": the slope's 95% interval inside [-FLAT, FLAT]
 # the last step dJ/dx: time(grad with dJ/dx) / time(grad without) between 1 (it costs something)
 # and 1 + DX_SLACK x the extra the op count predicts (fixed before any data: BLAS runs the extra
@@ -68,56 +79,12 @@ FLAT = 0.1  # "independent of l": the slope's 95% interval inside [-FLAT, FLAT]
 DX_SLACK = 2.0
 # circuits: finite differences only where their op count, (l + 1) N or 2 l N, is below this
 FD_MAX_OPS = {"forward": 400_000_000, "central": 100_000_000}
-NET_DEPTH = 4  # a network is (w, w, w, w, 1): r = 4 layers (3 hidden of width w), tanh
 ACTIVATION = "tanh"
 # jax vs testbed: 1e-9 relative, not the suite's 1e-10: circuits of up to 10^4 nodes through XLA's
 # libm, and BLAS and XLA summing a batch in different orders, accumulate more ulp-level differences
 # than the suite's small cases; the test suite is the 1e-10 check
-JAX_RTOL = 1e-9
 
 
-def decades(lo: float, hi: float) -> list[int]:
-    """1-2-5 steps from lo to hi."""
-    out, d = [], 1
-    while d <= hi:
-        out += [int(m * d) for m in (1, 2, 5) if lo <= m * d <= hi]
-        d *= 10
-    return out
-
-
-def sci(n: float) -> str:
-    """10^k for a power of ten, else 'm 10^k' or the plain number: for notes and titles."""
-    n = float(n)
-    if n <= 0 or not np.isfinite(n):
-        return fmt(n)
-    k = int(np.floor(np.log10(n) + 1e-9))
-    m = n / 10**k
-    if k < 3:
-        return f"{n:g}"
-    return f"10^{k}" if abs(m - 1) < 1e-9 else f"{m:g} 10^{k}"
-
-
-# circuit sizes: 1-2-5 steps to 10^6, then denser to 10^7, where the wide family's slope is fitted
-SIZES_N = decades(100, 10**6) + [2 * 10**6, 3 * 10**6, 5 * 10**6, 7 * 10**6, 10**7]
-# The wide family's fit range, fixed from the machine's caches before any timing: a wide node
-# reads two slots drawn from all earlier ones, so its sweeps are random reads over the value and
-# cotangent arrays (16 bytes per slot, 32 for the HVP's duals). Such a line bends while those
-# arrays leave the caches (L2 1 MiB per core, L3 8 MiB shared: lscpu), so the fit keeps to one
-# regime, the one where they exceed 8 x L3 (64 MiB: N_nominal >= 3 10^6, ~4 10^6 slots), and
-# nearly every read misses the last-level cache. Deep circuits read the last few slots: one regime
-# at every N.
-LLC_BYTES = 8 * 2**20
-WIDE_FIT_N = 3 * 10**6
-# The other regime, added after the first compiled run had shown the DRAM regime still bending at
-# 10^7 (disclosed in the notes): the arrays inside the last-level cache, 16 bytes a slot times
-# ~1.4 slots per node (the domain repairs) <= 8 MiB, from N = 10^4 on, where the compiled
-# executor's ~30 us per call is about a tenth of the time
-IN_CACHE_MIN = 10**4
-
-
-def in_cache_max(bytes_per_slot: int) -> float:
-    """The largest N_nominal whose random-read arrays (bytes_per_slot x ~1.4 N) fit in the LLC."""
-    return LLC_BYTES / (bytes_per_slot * 1.4)
 NET_WIDTH = 32
 
 
@@ -180,27 +147,6 @@ def _circuit_counts(c: testbed.Circuit) -> dict:
     return row
 
 
-def agrees(out: object, ref: object) -> bool:
-    """max |out - ref| <= JAX_RTOL max(1, max |ref|)."""
-    out, ref = np.asarray(out, dtype=float), np.asarray(ref, dtype=float)
-    return bool(out.shape == ref.shape and np.all(np.isfinite(out))
-                and np.max(np.abs(out - ref)) <= JAX_RTOL * max(1.0, float(np.max(np.abs(ref)))))
-
-
-def jax_timed(c: testbed.Circuit, x: np.ndarray, ref: np.ndarray, method: str, budget: float,
-              transform: str = "grad") -> dict:
-    """Compile time (first call), median run time and agreement of jax.jit(jax.<transform>(to_jax(c)))
-    with testbed's `ref` (transform: "grad" or "hessian")."""
-    jax = import_jax()
-    fn = jax.jit(getattr(jax, transform)(testbed.to_jax(c, method=method)))
-    xj = jax.numpy.asarray(x)
-    t0 = time.perf_counter()
-    out = np.asarray(fn(xj))
-    compile_s = time.perf_counter() - t0
-    run = median_walls({"f": lambda: fn(xj).block_until_ready()}, budget)["f"]
-    return {"compile": compile_s, "run": run, "agrees": agrees(out, ref)}
-
-
 def jax_transforms_agree(c: testbed.Circuit, x: np.ndarray, v: np.ndarray) -> dict:
     """Value, jvp and hvp of testbed against jax.jit of the same transform of to_jax(c, 'scan')."""
     jax = import_jax()
@@ -219,20 +165,6 @@ def counted_fd(c: testbed.Circuit, x: np.ndarray, scheme: str) -> int:
     with counting() as cnt:
         testbed.fd_grad(c, x, scheme=scheme)
     return int(sum(cnt.values()))
-
-
-def memory_probe(c: testbed.Circuit) -> object:
-    """A call that reads what a sweep reads and computes nothing: numpy's gather of the values of
-    every operation's argument slots (a0, a1), the circuit's own access pattern. Its time per node
-    is the memory hierarchy's price of those reads, which the unit-cost model of the theorem
-    leaves out: random for a wide circuit, sequential for a deep one."""
-    from testbed import primitives as P
-
-    ops = np.flatnonzero(c.op > P.CONST)
-    j = c.a0[ops]
-    k = np.where(c.a1[ops] >= 0, c.a1[ops], j)
-    vals = np.ones(c.n_slots)
-    return lambda: np.add(vals[j], vals[k])
 
 
 def _build(rng: np.random.Generator, n: int, l: int, family: str, ops: tuple) -> tuple:
@@ -294,60 +226,6 @@ def circuit_cell(p: dict, seed: int) -> dict:
 # --- deep networks ----------------------------------------------------------------------------------
 
 
-def net_sizes(width: int) -> tuple[int, ...]:
-    """(w, w, w, w, 1): the network with r = 4 layers and one output."""
-    return (width,) * NET_DEPTH + (1,)
-
-
-def net_params(width: int) -> int:
-    """l = sum_k n[k] (n[k-1] + 1) for (w, w, w, w, 1)."""
-    sizes = net_sizes(width)
-    return sum(sizes[k] * (sizes[k - 1] + 1) for k in range(1, len(sizes)))
-
-
-def mlp_forward_ops(sizes: tuple[int, ...], m: int) -> int:
-    """N of a network: scalar multiply/add/activation operations of one forward pass and the loss.
-
-        z[k] = a[k-1] W[k]^T + b[k]:  m n[k] n[k-1] mul + m n[k] (n[k-1] - 1) add + m n[k] add
-        a[k] = sigma(z[k]), k < r:   m n[k] activations (one op each)
-        J = (1/m) 1/2 sum (y - tau)^2:  m n[r] sub, m n[r] mul, m n[r] - 1 add, 2 scalings
-    so N = sum_k 2 m n[k] n[k-1] + m sum_{k<r} n[k] + 3 m n[r] + 1.
-    """
-    r = len(sizes) - 1
-    return (sum(2 * m * sizes[k] * sizes[k - 1] for k in range(1, r + 1))
-            + m * sum(sizes[1:r]) + 3 * m * sizes[r] + 1)
-
-
-def mlp_grad_ops(sizes: tuple[int, ...], m: int, need_dx: bool = False) -> int:
-    """Operations of testbed.nn.value_and_grad(need_dx=...): the forward pass, then backprop.
-
-        dJ/dz[r] = (tau - y) / m                          2 m n[r]
-        k = r..1:  dJ/dW[k] = dJ/dz[k]^T a[k-1]           n[k] n[k-1] (2m - 1)
-                   dJ/db[k] = sum over rows of dJ/dz[k]   n[k] (m - 1)
-        k > 1:     dJ/da[k-1] = dJ/dz[k] W[k]             m n[k-1] (2 n[k] - 1)
-                   dJ/dz[k-1] = dJ/da[k-1] * sigma'(z)    2 m n[k-1] (sigma' counted as one op)
-        need_dx:   dJ/dx = dJ/da[0] = dJ/dz[1] W[1]       m n[0] (2 n[1] - 1)
-    For (w, w, w, w, 1) and large w: forward 3 matmuls (6 m w^2), backward 3 for dJ/dW and 2 for
-    dJ/da (10 m w^2), so grad / forward -> 16/6 = 8/3; with dJ/dx one more, 18/6 = 3.
-    """
-    r = len(sizes) - 1
-    ops = mlp_forward_ops(sizes, m) + 2 * m * sizes[r]
-    for k in range(r, 0, -1):
-        ops += sizes[k] * sizes[k - 1] * (2 * m - 1) + sizes[k] * (m - 1)
-        if k > 1:
-            ops += m * sizes[k - 1] * (2 * sizes[k] - 1) + 2 * m * sizes[k - 1]
-    if need_dx:
-        ops += m * sizes[0] * (2 * sizes[1] - 1)
-    return ops
-
-
-def grad_limit(need_dx: bool) -> float:
-    """grad ops / forward ops of (w, w, w, w, 1) as w -> infinity: matmuls back / matmuls forward."""
-    forward = NET_DEPTH - 1  # w x w matmuls (the output layer's 1 x w is of lower order)
-    back = (NET_DEPTH - 1) + (NET_DEPTH - 2) + (1 if need_dx else 0)
-    return (forward + back) / forward
-
-
 def mlp_fd_grad(net: testbed.nn.Network, x: np.ndarray, y: np.ndarray, n_free: int | None = None,
                 h: float = float(np.sqrt(np.finfo(float).eps))) -> tuple[np.ndarray, int]:
     """Forward differences over the first n_free entries of theta = ravel_params(net) (all by
@@ -382,7 +260,7 @@ def mlp_grad_first(net: testbed.nn.Network, x: np.ndarray, y: np.ndarray, n_free
     """
     _, g = testbed.nn.value_and_grad(net, x, y, need_dx=False)
     out, pos = np.empty(n_free), 0
-    for piece in (p for W, b in zip(g.dW, g.db, strict=True) for p in (W, b)):
+    for piece in (p for W, b in zip(g.dW[1:], g.db[1:], strict=True) for p in (W, b)):
         take = min(piece.size, n_free - pos)
         out[pos:pos + take] = piece.ravel()[:take]
         pos += take
@@ -399,7 +277,7 @@ def _jax_mlp(net: testbed.nn.Network, x: np.ndarray, y: np.ndarray, grads: objec
     gW, gb = fn(net.W, net.b, x, y)
     compile_s = time.perf_counter() - t0
     run = median_walls({"g": lambda: jax.block_until_ready(fn(net.W, net.b, x, y))}, budget)["g"]
-    ok = all(agrees(a, e) for a, e in zip([*gW, *gb], [*grads.dW, *grads.db], strict=True))
+    ok = all(agrees(a, e) for a, e in zip([*gW[1:], *gb[1:]], [*grads.dW[1:], *grads.db[1:]], strict=True))
     return {"wall_jax_compile": compile_s, "wall_jax_grad": run, "jax_agrees": ok}
 
 
@@ -426,8 +304,8 @@ def mlp_cell(p: dict, seed: int) -> dict:
         return row
     calls = {"forward": lambda: nn.loss(net, x, y)}
     if p["sweep"] == "N":
-        V = ([rng.standard_normal(Wk.shape) for Wk in net.W],
-             [rng.standard_normal(bk.shape) for bk in net.b])
+        V = ([None] + [rng.standard_normal(Wk.shape) for Wk in net.W[1:]],
+             [None] + [rng.standard_normal(bk.shape) for bk in net.b[1:]])
         calls.update({"grad": lambda: nn.value_and_grad(net, x, y, need_dx=False),
                       "grad_dx": lambda: nn.value_and_grad(net, x, y, need_dx=True),
                       "hvp": lambda: nn.hvp(net, x, y, V)})
@@ -646,14 +524,6 @@ def _get(f: pd.DataFrame, kind: str, sweep: str, family: str, method: str) -> di
     return r.iloc[0].to_dict()
 
 
-def slope_text(b: float, lo: float, hi: float) -> str:
-    """'1.043 [95% CI 0.981, 1.105]': three decimals, so a verdict at a bound can be read off."""
-    def f3(v: float) -> str:
-        return f"{v:.3f}" if np.isfinite(v) else "nan"
-
-    return f"{f3(b)} [95% CI {f3(lo)}, {f3(hi)}]"
-
-
 def _describe(f: dict, x: str, ratio: dict | None = None) -> str:
     text = (f"slope {slope_text(f['slope'], f['lo'], f['hi'])} over {x} = "
             f"{fmt(f['from'])}..{fmt(f['to'])} ({int(f['points'])} points)")
@@ -663,16 +533,16 @@ def _describe(f: dict, x: str, ratio: dict | None = None) -> str:
     return text
 
 
-def _slope_claim(f: pd.DataFrame, cid: str, text: str, where: str, kind: str, sweep: str,
-                 family: str, method: str, tol: tuple[float, float], fixed: str,
-                 quick: bool) -> dict:
+def _fitted(f: pd.DataFrame, kind: str, sweep: str, family: str, method: str,
+            fixed: str) -> tuple[str, tuple[float, float]]:
+    """(measured text, 95% interval) of a fitted slope: the method's time, beside the same time
+    relative to one forward pass, the size held fixed and the executor."""
     g = _get(f, kind, sweep, family, method)
     r = _get(f, kind, sweep, family, f"{method}/forward")
     x = "N" if sweep == "N" else "l' + 1" if "fd_" in method else "l'"
-    expected = f"95% CI of the slope inside [{tol[0]:g}, {tol[1]:g}]"
-    return claim(text, where, _describe(g, x, r) + f"; {fixed} {g['fixed']}" + executor_text(
-        f, kind, sweep, family), expected, id=cid, interval=(g["lo"], g["hi"]), tolerance=tol,
-        quick_undecidable=quick)
+    measured = (_describe(g, x, r) + f"; {fixed} {g['fixed']}"
+                + executor_text(f, kind, sweep, family))
+    return measured, (g["lo"], g["hi"])
 
 
 def executor_text(f: pd.DataFrame, kind: str, sweep: str, family: str) -> str:
@@ -684,55 +554,20 @@ def executor_text(f: pd.DataFrame, kind: str, sweep: str, family: str) -> str:
     return f"; timed on the {' and '.join(names)} executor" if names else ""
 
 
-def with_memory_probe(row: dict, probe: dict) -> dict:
-    """The claim with the memory probe's slope over its fit range in `measured`, and, when it did
-    not pass, the probe as the measured cause in `reason`."""
-    if not probe.get("points"):
-        return row
-    text = (f"memory probe (a gather of the argument slots, no arithmetic) over the same N: slope "
-            f"{slope_text(probe['slope'], probe['lo'], probe['hi'])}")
-    row = {**row, "measured": f"{row['measured']}; {text}"}
-    if row["verdict"] != "PASSED" and row["reason"] != QUICK_UNDECIDABLE:
-        row["reason"] = (f"{row['reason']}; the {text}: the time per read grows as the arrays "
-                         "leave the caches (the unit-cost model's blind spot, not the algorithm: "
-                         "the time relative to one forward pass stays flat)")
-    return row
-
-
-def in_cache_claim(wide: pd.DataFrame, cid: str, method: str, bytes_per_slot: int,
-                   quick: bool) -> dict:
-    """The wide family's slope in N inside the last-level cache (see IN_CACHE_MIN), from the rows
-    of its N sweep."""
-    col = f"wall_{method}"
-    hi_n = in_cache_max(bytes_per_slot)
-    d = wide[(wide["N_nominal"] >= IN_CACHE_MIN) & (wide["N_nominal"] <= hi_n)]
-    d = d[["N", col]].dropna() if col in d.columns else d.iloc[0:0]
-    b, lo, hi, n = loglog_fit(d["N"], d[col]) if len(d) else (np.nan, np.nan, np.nan, 0)
-    span = f"N = {fmt(d['N'].min())}..{fmt(d['N'].max())}" if n else "no data"
-    return claim(f"circuits (wide): {method} time grows linearly in N at fixed l (arrays inside "
-                 f"the last-level cache; specified after seeing the data)", WHERE,
-                 f"slope {slope_text(b, lo, hi)} over {span} ({n} points), N_nominal "
-                 f"{sci(IN_CACHE_MIN)}..{hi_n:.3g}: {bytes_per_slot} bytes a slot within "
-                 f"{LLC_BYTES // 2**20} MiB", f"95% CI of the slope inside [{SLOPE_ONE[0]:g}, "
-                 f"{SLOPE_ONE[1]:g}]", id=cid, interval=(lo, hi), tolerance=SLOPE_ONE,
-                 quick_undecidable=quick)
-
-
-def _ratio_claim(t: pd.DataFrame, cid: str, what: str, where: str, num: str, den: str,
-                 bound: float, expected: str) -> dict:
+def _ratios(t: pd.DataFrame, num: str, den: str) -> tuple[pd.Series, str]:
+    """(num / den per row, where its largest and smallest are): op-count ratios."""
     r = (t[num] / t[den]).replace([np.inf, -np.inf], np.nan) if len(t) else pd.Series(dtype=float)
     if r.notna().sum() == 0:
-        return claim(what, where, "no data", expected, None, id=cid)
+        return pd.Series(dtype=float), "no data"
     i = r.idxmax()
-    measured = (f"max {fmt(r.max(), 4)} at N = {t.loc[i, 'N']}, l = {t.loc[i, 'l']}; min "
-                f"{fmt(r.min(), 4)}; {int(r.notna().sum())} rows, N = {t['N'].min()}.."
-                f"{t['N'].max()}, l = {t['l'].min()}..{t['l'].max()}")
-    return claim(what, where, measured, expected, bool(r.notna().all() and r.max() <= bound),
-                 id=cid)
+    return r, (f"max {fmt(r.max(), 4)} at N = {t.loc[i, 'N']}, l = {t.loc[i, 'l']}; min "
+               f"{fmt(r.min(), 4)}; {int(r.notna().sum())} rows, N = {t['N'].min()}.."
+               f"{t['N'].max()}, l = {t['l'].min()}..{t['l'].max()}")
 
 
-def _counted_fd(t: pd.DataFrame) -> dict:
-    """Counted rule applications of fd_grad = (l + 1) N (forward) and 2 l N (central)."""
+def _counted_fd(t: pd.DataFrame) -> tuple[bool | None, str]:
+    """(counted rule applications of fd_grad = (l + 1) N (forward) and 2 l N (central) in every
+    row, the counts): None without counted rows."""
     parts, ok, n = [], True, 0
     for scheme, expect in (("forward", (t["l"] + 1) * t["N"]), ("central", 2 * t["l"] * t["N"])):
         col = f"counted_fd_{scheme}"
@@ -743,34 +578,44 @@ def _counted_fd(t: pd.DataFrame) -> dict:
         ok &= bool(same.all())
         n += int(have.sum())
         parts.append(f"{scheme}: {int(same.sum())}/{int(have.sum())} rows")
-    ls = t.loc[t.filter(like="counted_fd").notna().any(axis=1), "l"] if n else t["l"].iloc[0:0]
-    measured = (f"applications counted while fd_grad ran = the formula in {'; '.join(parts)} "
-                f"(l = {ls.min()}..{ls.max()})") if n else "no data"
-    return claim("circuits: finite differences run (l + 1) N scalar operations (forward) and 2 l N "
-                 "(central)", WHERE, measured, "(l + 1) N and 2 l N in every row",
-                 (ok and n > 0) if n else None, id="fd-ops-counted")
+    if not n:
+        return None, "no data"
+    ls = t.loc[t.filter(like="counted_fd").notna().any(axis=1), "l"]
+    return ok, (f"applications counted while fd_grad ran = the formula in {'; '.join(parts)} "
+                f"(l = {ls.min()}..{ls.max()})")
 
 
-def _jax_claim(table: pd.DataFrame) -> dict:
+def _net_fd_evals(net: pd.DataFrame) -> tuple[bool | None, str]:
+    """(network FD evaluated J exactly l' + 1 times in every row, the counts)."""
+    fd = net[(net["sweep"] == "l")]
+    evals = fd["counted_fd_evals"] if "counted_fd_evals" in fd.columns else \
+        pd.Series(np.nan, index=fd.index)
+    fd = fd[evals.notna()]
+    if not len(fd):
+        return None, "no data"
+    ok = evals[fd.index] == fd["l"] + 1
+    return bool(ok.all()), (f"evaluations counted = l' + 1 in {int(ok.sum())}/{len(fd)} rows "
+                            f"(l' = {fd['l'].min()}..{fd['l'].max()})")
+
+
+def _jax_checks(table: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """(transform, agreeing, checked) for every JAX twin the table holds."""
     cols = {"jax_agrees": "grad (circuits: scan; networks: jit)",
             "jax_unrolled_agrees": "grad (circuits, unrolled)", "jax_value_agrees": "value",
             "jax_jvp_agrees": "jvp", "jax_hvp_agrees": "hvp (jvp of grad)"}
-    parts, ok, n = [], True, 0
+    checks = []
     for col, name in cols.items():
-        if col not in table.columns:
-            continue
-        v = table[col].dropna().astype(bool)
-        if len(v):
-            parts.append(f"{name} {int(v.sum())}/{len(v)}")
-            ok &= bool(v.all())
-            n += len(v)
-    return claim("every transform JAX also computes agrees with testbed's: value, grad, jvp, hvp",
-                 WHERE_JAX, "; ".join(parts) + " agree" if n else "no data",
-                 f"max |jax - testbed| <= {JAX_RTOL:g} max(1, |testbed|) in every check",
-                 (ok and n > 0) if n else None, id="jax-agrees")
+        if col in table.columns:
+            v = table[col].dropna().astype(bool)
+            if len(v):
+                checks.append((name, int(v.sum()), len(v)))
+    return checks
 
 
-def _dx_claim(net: pd.DataFrame, quick: bool) -> dict:
+def _dx_step(net: pd.DataFrame) -> tuple[str, tuple[float, float], tuple[float, float]]:
+    """(measured, 95% interval, tolerance) of time(grad with dJ/dx) / time(grad without): the
+    geometric mean over the batch sweep, its tolerance [1, 1 + DX_SLACK (predicted - 1)] from
+    the same rows' op counts."""
     d = net[(net["sweep"] == "N") & net["fit_grad"].astype(bool)]
     if "wall_ratio_dx" not in d.columns:
         d = d.assign(wall_ratio_dx=np.nan)
@@ -784,11 +629,7 @@ def _dx_claim(net: pd.DataFrame, quick: bool) -> dict:
                 f"({int(d['batch'].min()) if n else 'nan'}..{int(d['batch'].max()) if n else 'nan'}"
                 f"), width {int(d['width'].iloc[0]) if n else 'nan'}; op count predicts "
                 f"{fmt(predicted, 4)}")
-    return claim("networks: the last step of the backward pass, dJ/dx = dJ/dz[1] W[1], costs the "
-                 "one matmul the op count adds", WHERE_NN, measured,
-                 f"95% CI inside [1, 1 + {DX_SLACK:g} x (predicted - 1)]",
-                 id="net-dx-step", interval=(np.exp(lo), np.exp(hi)), tolerance=tol,
-                 quick_undecidable=quick)
+    return measured, (np.exp(lo), np.exp(hi)), tol
 
 
 def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
@@ -797,69 +638,62 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
     circ = table[table["kind"] == "circuit"]
     net = table[table["kind"] == "mlp"]
     first = table["attempt"] == 0 if "attempt" in table.columns else pd.Series(True, table.index)
+    wide_n = circ[(circ["sweep"] == "N") & (circ["family"] == "wide")]
+    slope_ci = "95% CI of the slope"
     rows = [
-        _ratio_claim(circ[first[circ.index]], "grad-ops-bounded", "circuits: grad ops / forward "
-                     "ops is bounded by a constant over all N and l", WHERE, "ops_grad",
-                     "ops_forward", GRAD_BOUND, f"<= {GRAD_BOUND} everywhere (testbed's bound; "
-                     "Griewank & Walther 2008: 3-4 with memory moves)"),
-        _ratio_claim(table[table["kind"] == "rational"], "baur-strassen", "circuits of + - * /: "
-                     "grad mul+div / forward mul+div <= 3", WHERE_BS, "muldiv_grad",
-                     "muldiv_forward", BAUR_STRASSEN, f"<= {BAUR_STRASSEN}"),
-        _counted_fd(circ),
+        at_most("grad-ops-bounded", "circuits: grad ops / forward ops is bounded by a constant "
+                "over all N and l", WHERE, *_ratios(circ[first[circ.index]], "ops_grad",
+                                                    "ops_forward"), GRAD_BOUND,
+                note=" everywhere (testbed's bound; Griewank & Walther 2008: 3-4 with memory moves)"),
+        at_most("baur-strassen", "circuits of + - * /: grad mul+div / forward mul+div <= 3",
+                WHERE_BS, *_ratios(table[table["kind"] == "rational"], "muldiv_grad",
+                                   "muldiv_forward"), BAUR_STRASSEN),
+        exact("fd-ops-counted", "circuits: finite differences run (l + 1) N scalar operations "
+              "(forward) and 2 l N (central)", WHERE, *_counted_fd(circ),
+              "(l + 1) N and 2 l N in every row"),
+        *(with_memory_probe(interval(
+            f"grad-linear-in-n-{family}", f"circuits ({family}): grad time grows linearly in N at "
+            "fixed l" + (" (arrays far beyond the last-level cache)" if family == "wide" else ""),
+            WHERE, *_fitted(f, "circuit", "N", family, "grad", "l ="), SLOPE_ONE, quick=quick,
+            subject=slope_ci), _get(f, "circuit", "N", family, "gather"))
+          for family in ("wide", "deep")),
+        in_cache_claim(wide_n, "grad-linear-in-n-wide-in-cache", "grad", 16, WHERE, quick),
+        *(interval(f"fd-linear-in-l-{family}", f"circuits ({family}): forward-difference time "
+                   "grows linearly in its l' + 1 evaluations at fixed N (one circuit, l' = 1..N of "
+                   "its inputs free)", WHERE, *_fitted(f, "circuit", "l_fd", family, "fd_forward",
+                                                       "N ="), SLOPE_ONE, quick=quick,
+                   subject=slope_ci) for family in ("wide", "deep")),
+        *(interval(f"grad-flat-in-l-{family}", f"circuits ({family}): grad time is independent of "
+                   "l' at fixed N (one circuit, l' of its inputs free, l'/N up to ~1)", WHERE,
+                   *_fitted(f, "circuit", "l_grad", family, "grad", "N ="), (-FLAT, FLAT),
+                   quick=quick, subject=slope_ci) for family in ("wide", "deep")),
+        at_most("net-grad-ops-bounded", "networks: grad ops / forward ops is bounded by a constant "
+                "over all N and l", WHERE_NN, *_ratios(net[net["sweep"].isin(["N", "count"])],
+                                                       "ops_grad", "ops_forward"), GRAD_BOUND,
+                note=f" everywhere; -> {fmt(grad_limit(False), 4)} (8/3) for wide layers without "
+                     f"dJ/dx, {fmt(grad_limit(True), 4)} with it"),
+        exact("net-fd-evals-counted", "networks: finite differences over l' parameters evaluate J "
+              "exactly l' + 1 times, (l' + 1) N operations", WHERE_NN, *_net_fd_evals(net),
+              "l' + 1 in every row"),
+        interval("net-grad-linear-in-n", "networks: grad time grows linearly in N at fixed l "
+                 "(batch sweep)", WHERE_NN, *_fitted(f, "mlp", "N", "mlp", "grad", "l ="),
+                 SLOPE_ONE, quick=quick, subject=slope_ci),
+        interval("net-fd-linear-in-l", "networks: forward-difference time grows linearly in its "
+                 "l' + 1 evaluations at fixed N (one network and batch, FD over its first l' "
+                 "parameters)", WHERE_NN, *_fitted(f, "mlp", "l", "mlp", "fd_forward", "N ="),
+                 SLOPE_ONE, quick=quick, subject=slope_ci),
+        interval("net-grad-flat-in-l", "networks: grad time is independent of l' at fixed N (one "
+                 "network and batch, backprop for its first l' parameters)", WHERE_NN,
+                 *_fitted(f, "mlp", "l", "mlp", "grad", "N ="), (-FLAT, FLAT), quick=quick,
+                 subject=slope_ci),
+        interval("net-dx-step", "networks: the last step of the backward pass, dJ/dx = dJ/dz[1] "
+                 "W[1], costs the one matmul the op count adds", WHERE_NN, *_dx_step(net),
+                 quick=quick, derived=f"[1, 1 + {DX_SLACK:g} x (predicted - 1)]"),
+        agreement("jax-agrees", "every transform JAX also computes agrees with testbed's: value, "
+                  "grad, jvp, hvp", WHERE_JAX, _jax_checks(table),
+                  f"max |jax - testbed| <= {JAX_RTOL:g} max(1, |testbed|) in every check"),
     ]
-    for family in ("wide", "deep"):
-        r = _slope_claim(f, f"grad-linear-in-n-{family}", f"circuits ({family}): grad time "
-                         "grows linearly in N at fixed l" + (" (arrays far beyond the last-level "
-                                                              "cache)" if family == "wide" else ""),
-                         WHERE, "circuit", "N", family, "grad", SLOPE_ONE, "l =", quick)
-        rows.append(with_memory_probe(r, _get(f, "circuit", "N", family, "gather")))
-    rows.append(in_cache_claim(circ[(circ["sweep"] == "N") & (circ["family"] == "wide")],
-                               "grad-linear-in-n-wide-in-cache", "grad", 16, quick))
-    for family in ("wide", "deep"):
-        rows.append(_slope_claim(f, f"fd-linear-in-l-{family}", f"circuits ({family}): "
-                                 "forward-difference time grows linearly in its l' + 1 "
-                                 "evaluations at fixed N (one circuit, l' = 1..N of its inputs "
-                                 "free)", WHERE, "circuit",
-                                 "l_fd", family, "fd_forward", SLOPE_ONE, "N =", quick))
-    for family in ("wide", "deep"):
-        rows.append(_slope_claim(f, f"grad-flat-in-l-{family}", f"circuits ({family}): grad time "
-                                 "is independent of l' at fixed N (one circuit, l' of its inputs "
-                                 "free, l'/N up to ~1)", WHERE, "circuit", "l_grad", family, "grad",
-                                 (-FLAT, FLAT), "N =", quick))
-    counts = net[net["sweep"].isin(["N", "count"])]
-    rows += [
-        _ratio_claim(counts, "net-grad-ops-bounded", "networks: grad ops / forward ops is bounded "
-                     "by a constant over all N and l", WHERE_NN, "ops_grad", "ops_forward",
-                     GRAD_BOUND, f"<= {GRAD_BOUND} everywhere; -> {fmt(grad_limit(False), 4)} "
-                     f"(8/3) for wide layers without dJ/dx, {fmt(grad_limit(True), 4)} with it"),
-    ]
-    fd = net[(net["sweep"] == "l")]
-    evals = fd["counted_fd_evals"] if "counted_fd_evals" in fd.columns else \
-        pd.Series(np.nan, index=fd.index)
-    fd = fd[evals.notna()]
-    exact = evals[fd.index] == fd["l"] + 1
-    rows.append(claim(
-        "networks: finite differences over l' parameters evaluate J exactly l' + 1 times, (l' + 1) "
-        "N operations", WHERE_NN,
-        f"evaluations counted = l' + 1 in {int(exact.sum())}/{len(fd)} rows (l' = "
-        f"{fd['l'].min() if len(fd) else 'nan'}..{fd['l'].max() if len(fd) else 'nan'})",
-        "l' + 1 in every row", bool(exact.all()) if len(fd) else None, id="net-fd-evals-counted"))
-    rows.append(_slope_claim(f, "net-grad-linear-in-n", "networks: grad time grows linearly in N at "
-                             "fixed l (batch sweep)", WHERE_NN, "mlp", "N", "mlp", "grad",
-                             SLOPE_ONE, "l =", quick))
-    rows.append(_slope_claim(f, "net-fd-linear-in-l", "networks: forward-difference time grows "
-                             "linearly in its l' + 1 evaluations at fixed N (one network and "
-                             "batch, FD over its first l' parameters)", WHERE_NN, "mlp", "l", "mlp",
-                             "fd_forward", SLOPE_ONE,
-                             "N =", quick))
-    rows.append(_slope_claim(f, "net-grad-flat-in-l", "networks: grad time is independent of l' at "
-                             "fixed N (one network and batch, backprop for its first l' "
-                             "parameters)", WHERE_NN, "mlp", "l", "mlp", "grad", (-FLAT, FLAT),
-                             "N =", quick))
-    rows.append(_dx_claim(net, quick))
-    rows.append(_jax_claim(table))
-    table_ = claims_table("complexity", rows, quick)
-    return table_
+    return claims_table("complexity", rows, quick)
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
@@ -875,7 +709,6 @@ STYLE = {"forward": ("C0", "o"), "grad": ("C1", "s"), "grad_dx": ("C9", "P"), "j
          "jax_grad": ("C7", "*"), "jax_unrolled_grad": ("C8", "h")}
 LABEL = {"jax_grad": "jax grad (scan; jit for networks)", "jax_unrolled_grad": "jax grad (unrolled)",
          "grad_dx": "grad with dJ/dx", "fd_forward": "FD forward", "fd_central": "FD central"}
-FONT = 11
 
 
 def _lines(ax: object, t: pd.DataFrame, x: str, methods: tuple, ls: str = "-",
@@ -887,33 +720,6 @@ def _lines(ax: object, t: pd.DataFrame, x: str, methods: tuple, ls: str = "-",
             color, marker = STYLE[m]
             ax.plot(d[x], d[col], ls, marker=marker, ms=5, color=color, mfc="none",
                     label=f"{LABEL.get(m, m)}{tag}")
-
-
-def reference(ax: object, x: object, y: object, slope: float = 1.0, label: str | None = None,
-              ls: str = ":") -> None:
-    """A grey reference line of the given log-log slope through the data's geometric centre."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if ok.sum() < 2:
-        return
-    x, y = x[ok], y[ok]
-    a = np.mean(np.log(y) - slope * np.log(x))
-    xs = np.array([x.min(), x.max()])
-    ax.plot(xs, np.exp(a) * xs**slope, ls, color="grey", lw=1.5,
-            label=label or f"slope {slope:g} (theory)")
-
-
-def _finish(fig: object) -> None:
-    for a in fig.axes:
-        if not a.lines and not a.collections:  # nothing measured (a partial table)
-            a.set(xscale="linear", yscale="linear")
-            a.text(0.5, 0.5, "no data", ha="center", transform=a.transAxes)
-            continue
-        a.legend(fontsize=FONT - 3)
-        a.grid(True, which="major", alpha=0.3)
-        a.title.set_fontsize(FONT)
-        a.xaxis.label.set_fontsize(FONT)
-        a.yaxis.label.set_fontsize(FONT)
 
 
 def plot_n(table: pd.DataFrame, fig) -> None:
@@ -959,7 +765,7 @@ def plot_n(table: pd.DataFrame, fig) -> None:
                label=f"grad / forward ops ({family}, theory)")
     a.set(xscale="log", xlabel="N (operations)", ylabel="ratio to one forward pass",
           title="circuits: grad against forward, fit range")
-    _finish(fig)
+    finish(fig)
 
 
 def plot_l(table: pd.DataFrame, fig) -> None:
@@ -1009,7 +815,7 @@ def plot_l(table: pd.DataFrame, fig) -> None:
     a.axhline(grad_limit(True), color="C9", ls=":", label="limit 3 (theory, with dJ/dx)")
     a.set(xscale="log", xlabel="width w (width sweep) or batch m (batch sweep)",
           ylabel="operations / forward operations", title="networks: exact op counts relative to f")
-    _finish(fig)
+    finish(fig)
 
 
 def plot_net(table: pd.DataFrame, fig) -> None:
@@ -1036,7 +842,7 @@ def plot_net(table: pd.DataFrame, fig) -> None:
                        label="claim's tolerance")
     a.set(xscale="log", xlabel="batch m", ylabel="time(grad with dJ/dx) / time(grad without)",
           title="networks: the last step dJ/dx")
-    _finish(fig)
+    finish(fig)
 
 
 

@@ -6,7 +6,9 @@ Four parts, each a set of independent cells:
 - "estimators": the trace of a small network's Hessian H and Gauss-Newton matrix G (both formed
   exactly from l products, so the true trace is known) estimated with m products by Hutchinson
   (1989), error ~ m^(-1/2), and Hutch++ (Meyer, Musco, Musco & Woodruff 2021), error ~ m^(-1) on
-  decaying spectra; slopes of log |error| against log m over many replicates, with 95% intervals.
+  decaying spectra; slopes of log |error| against log m over many replicates, with 95% intervals;
+  and (specified after seeing the data) Hutch++ on G against the rate its spectrum predicts,
+  ||G - G_k||_F / (sqrt(m) tr G) with k = m/3.
 - "eigen": the top eigenvalue of G by Lanczos (1950) and by power iteration from the same start,
   the relative error after k products beside the Kaniel-Paige-Saad bound
   (lambda_1 - lambda_n) (tan phi_0 / T_(k-1)(1 + 2 gamma))^2, gamma = (lambda_1 - lambda_2) /
@@ -33,15 +35,26 @@ import pandas as pd
 import testbed.nn as nn
 from testbed import curvature as cv
 
-from ._claims import claim, claims_table, fmt
+from . import _builders as B
+from ._claims import claims_table, fmt
+from ._fits import loglog_fit, slope
 from ._seeds import generator
 from ._study import Study
-from ._timing import loglog_fit
 
 WHERE_EST = "Hutchinson 1989; Meyer, Musco, Musco & Woodruff 2021 (Hutch++)"
 WHERE_EIG = "Lanczos 1950; Kaniel-Paige-Saad bound (Saad 2011, ch. 6)"
 WHERE_SPEC = "Ghorbani, Krishnan & Xiao 2019; Schraudolph 2002 (Gauss-Newton); docs/theory.md"
 WHERE_EOS = "Cohen, Kaur, Li, Kolter & Talwalkar 2021 (edge of stability)"
+WHERE_PP_BOUND = ("Meyer, Musco, Musco & Woodruff 2021 (Hutch++, SOSA 2021): a (1 +- eps) "
+                  "approximation of tr(A), A PSD, from O(1/eps) products, i.e. a relative error "
+                  "O(1/m) at most")
+WHERE_PP_TAIL = ("Meyer, Musco, Musco & Woodruff 2021 (Hutch++, SOSA 2021; arXiv 2010.09649): "
+                 "Algorithm 1 spends m/3 products on the sketch Q = orth(A S), m/3 on tr(Q^T A Q) "
+                 "and m/3 on Hutchinson's estimate of tr((I - QQ^T) A (I - QQ^T)), whose error "
+                 "their analysis bounds by O(||A - A_k||_F / sqrt(m)), k = m/3, before "
+                 "||A - A_k||_F <= tr(A) / sqrt(k) (A PSD) turns it into O(tr(A) / m); "
+                 "Hutchinson's variance 2 ||B||_F^2 / l (Gaussian probes; Meyer, 'Hutch++ for "
+                 "undergrads', Lemma 1)")
 
 # --- pre-registered edge-of-stability design (fixed before any run of this study) ---------------
 EOS = {
@@ -61,6 +74,11 @@ EST = {"sizes": [10, 32, 32, 1], "m_data": 256, "ms": [6, 12, 24, 48, 96, 192, 3
 EST_QUICK = {**EST, "sizes": [6, 12, 1], "m_data": 64, "ms": [6, 12, 24, 48], "reps": 10}
 HUTCH_SLOPE = (-0.6, -0.4)       # -1/2: Var(z^T A z) / m exactly
 HUTCHPP_SLOPE = (-1.25, -0.75)   # -1 on decaying spectra (the O(1/m) bound of Meyer et al.)
+# specified after seeing the data (the full run's hutchpp-slope-g FAILED at slope -1.96, faster than
+# the two-sided [-1.25, -0.75]); the tolerances fixed before the predicted curve's numbers were seen:
+HUTCHPP_AT_LEAST = (-math.inf, -1.0)  # one-sided: at least as fast as m^-1 (the bound as a bound)
+PP_RATIO_SLOPE = (-0.25, 0.25)   # error / (||G - G_k||_F / (sqrt(m) tr G)) flat in m, k = m/3: the
+                                 # half-width the pre-registered Hutch++ tolerance allows
 EIG = {"starts": 5, "steps": 60, "power_steps": 600, "target": 1e-8}
 SPEC = {"sizes": [16, 48, 48, 48, 1], "m": 64, "inits": ["standard", "xavier_normal", "he_normal"],
         "slq_k": 60, "probes": 8, "train_steps": 3000, "lr": 0.05, "checkpoints": 12, "share_probes": 8}
@@ -134,15 +152,20 @@ def _estimators_cell(p: dict, seed: int) -> pd.DataFrame:
     net, x, y = _small_net(cfg["sizes"], cfg["m_data"], rng)
     A = _dense(nn.hessian_operator(net, x, y) if p["matrix"] == "H" else nn.gauss_newton_operator(net, x, y))
     trace = float(np.trace(A))
+    squares = np.sort(np.linalg.eigvalsh(A) ** 2)[::-1]  # lambda_i^2, largest |lambda_i| first
     rows = []
     for method in ("hutchinson", "hutch++"):
         for m in cfg["ms"]:
             draws = generator(seed, "estimators", p["matrix"], method, m)
+            # Hutch++'s rate from the spectrum: ||A - A_k||_F / (sqrt(m) |tr A|), k = m // 3
+            tail = float(np.sqrt(squares[m // 3:].sum()))
+            pp = {"tail_fro": tail, "pp_predicted": tail / (math.sqrt(m) * abs(trace))} \
+                if method == "hutch++" else {}
             for rep in range(cfg["reps"]):
                 est, _ = cv.trace_estimate(A, m, method, rng=draws)
                 rows.append({"part": "estimators", "matrix": p["matrix"], "method": method, "m": m,
                              "rep": rep, "estimate": est, "trace": trace,
-                             "rel_error": abs(est - trace) / abs(trace)})
+                             "rel_error": abs(est - trace) / abs(trace), **pp})
     return pd.DataFrame(rows)
 
 
@@ -267,62 +290,69 @@ def _eos_claims(t: pd.DataFrame, quick: bool) -> list[dict]:
             reached = np.nonzero(sharp >= target)[0] if full else np.array([], dtype=int)
             t_cross = int(steps[reached[0]]) if reached.size else None
             if eta == cfg["control_eta"]:
-                rows.append(claim(
-                    f"negative control, {where}: the sharpness never reaches 2/eta = {target:g}",
-                    WHERE_EOS, f"max sharpness {fmt(sharp.max() if full else np.nan)} over "
-                    f"{len(sharp)} Lanczos runs", f"< {target:g} at every one",
-                    bool(full and sharp.max() < target), id=f"control-below-{tag}",
-                    quick_undecidable=quick))
                 rises = int(np.sum(np.diff(J) > 0)) if full else -1
-                rows.append(claim(
-                    f"negative control, {where}: the loss falls monotonically",
-                    WHERE_EOS, f"{rises} rises in {len(J)} steps (J {fmt(J[0] if full else np.nan)} -> "
-                    f"{fmt(J[-1] if full else np.nan)})", "0 rises", bool(full and rises == 0),
-                    id=f"control-monotone-{tag}", quick_undecidable=quick))
+                rows += [
+                    B.logical(
+                        f"control-below-{tag}", f"negative control, {where}: the sharpness never "
+                        f"reaches 2/eta = {target:g}", WHERE_EOS,
+                        bool(full and sharp.max() < target),
+                        f"max sharpness {fmt(sharp.max() if full else np.nan)} over {len(sharp)} "
+                        f"Lanczos runs", f"< {target:g} at every one", quick=quick),
+                    B.logical(
+                        f"control-monotone-{tag}", f"negative control, {where}: the loss falls "
+                        "monotonically", WHERE_EOS, bool(full and rises == 0),
+                        f"{rises} rises in {len(J)} steps (J {fmt(J[0] if full else np.nan)} -> "
+                        f"{fmt(J[-1] if full else np.nan)})", "0 rises", quick=quick),
+                ]
                 continue
-            rows.append(claim(
-                f"{where}: the sharpness reaches 2/eta = {target:g}",
-                WHERE_EOS, f"first at step {t_cross}" if t_cross is not None else
-                f"never (max {fmt(sharp.max() if len(sharp) else np.nan)})",
-                f"within {cfg['steps']} steps (pre-check: within {cfg['reach_within']})",
-                bool(t_cross is not None), id=f"reaches-{tag}", quick_undecidable=quick))
             late = sharp[steps >= cfg["steps"] // 2] / target if full else np.array([])
             med = float(np.median(late)) if late.size else np.nan
-            rows.append(claim(
-                f"{where}: the median sharpness over the last half of training lies in "
-                f"[{lo}, {hi}] x 2/eta", WHERE_EOS,
-                f"{fmt(med, 4)} x 2/eta over {late.size} runs (Lanczos residual <= "
-                f"{fmt(s['residual'].max() / target if len(s) else np.nan, 2)} x 2/eta)",
-                f"[{lo}, {hi}]", bool(np.isfinite(med) and lo <= med <= hi),
-                id=f"median-band-{tag}", quick_undecidable=quick))
             after = J[t_cross:] if t_cross is not None else np.array([])
             n_rise = int(np.sum(np.diff(after) > 0)) if after.size else 0
-            rows.append(claim(
-                f"{where}: the loss rises at least once after 2/eta is first reached", WHERE_EOS,
-                f"{n_rise} rises after step {t_cross}", ">= 1", bool(t_cross is not None and n_rise >= 1),
-                id=f"loss-rises-{tag}", quick_undecidable=quick))
+            rows += [
+                B.logical(
+                    f"reaches-{tag}", f"{where}: the sharpness reaches 2/eta = {target:g}",
+                    WHERE_EOS, bool(t_cross is not None),
+                    f"first at step {t_cross}" if t_cross is not None else
+                    f"never (max {fmt(sharp.max() if len(sharp) else np.nan)})",
+                    f"within {cfg['steps']} steps (pre-check: within {cfg['reach_within']})",
+                    quick=quick),
+                B.logical(
+                    f"median-band-{tag}", f"{where}: the median sharpness over the last half of "
+                    f"training lies in [{lo}, {hi}] x 2/eta", WHERE_EOS,
+                    bool(np.isfinite(med) and lo <= med <= hi),
+                    f"{fmt(med, 4)} x 2/eta over {late.size} runs (Lanczos residual <= "
+                    f"{fmt(s['residual'].max() / target if len(s) else np.nan, 2)} x 2/eta)",
+                    f"[{lo}, {hi}]", quick=quick),
+                B.logical(
+                    f"loss-rises-{tag}", f"{where}: the loss rises at least once after 2/eta is "
+                    "first reached", WHERE_EOS, bool(t_cross is not None and n_rise >= 1),
+                    f"{n_rise} rises after step {t_cross}", ">= 1", quick=quick),
+            ]
             S0 = float(sharp[0]) if len(sharp) else np.nan
             if np.isfinite(S0) and target >= cfg["applies"] * S0:
                 ratio = float(sharp[reached[0]] / S0) if reached.size else np.nan
-                rows.append(claim(
-                    f"{where}: progressive sharpening, the sharpness at the first crossing is at least "
-                    f"{cfg['sharpening']:g} x the initial one (2/eta >= {cfg['applies']:g} S0)",
-                    WHERE_EOS, f"S0 = {fmt(S0)}, at the crossing {fmt(ratio)} x S0",
-                    f">= {cfg['sharpening']:g}", bool(np.isfinite(ratio) and ratio >= cfg["sharpening"]),
-                    id=f"sharpening-{tag}", quick_undecidable=quick))
+                rows.append(B.logical(
+                    f"sharpening-{tag}", f"{where}: progressive sharpening, the sharpness at the "
+                    f"first crossing is at least {cfg['sharpening']:g} x the initial one (2/eta >= "
+                    f"{cfg['applies']:g} S0)", WHERE_EOS,
+                    bool(np.isfinite(ratio) and ratio >= cfg["sharpening"]),
+                    f"S0 = {fmt(S0)}, at the crossing {fmt(ratio)} x S0", f">= {cfg['sharpening']:g}",
+                    quick=quick))
     return rows
 
 
 # every column a claim reads: a table without some of them (a part missing) gives FAILED claims
 COLUMNS = ["part", "step", "loss", "sharpness", "residual", "hvps", "eta", "replicate", "matrix",
-           "method", "m", "rel_error", "start", "k", "lambda1", "lambda2", "lanczos_err", "kps_bound",
-           "power_err", "power_bound", "init", "G_rank", "rank_bound", "lanczos_steps", "share"]
+           "method", "m", "rel_error", "pp_predicted", "start", "k", "lambda1", "lambda2",
+           "lanczos_err", "kps_bound", "power_err", "power_bound", "init", "G_rank", "rank_bound",
+           "lanczos_steps", "share"]
 
 
-def _claims(t: pd.DataFrame, quick: bool) -> pd.DataFrame:
-    t = t.reindex(columns=list(t.columns) + [c for c in COLUMNS if c not in t.columns])
-    rows = _eos_claims(t, quick)
-    est = t[t["part"] == "estimators"]
+def _estimator_claims(est: pd.DataFrame, quick: bool) -> list[dict]:
+    """The pre-registered slopes (both matrices, both methods), then the Hutch++ claims on G
+    specified after seeing the data (one-sided rate; the rate G's spectrum predicts)."""
+    rows = []
     for mtx in ("G", "H"):
         for method, tol in (("hutchinson", HUTCH_SLOPE), ("hutch++", HUTCHPP_SLOPE)):
             e = est[(est["matrix"] == mtx) & (est["method"] == method)]
@@ -330,14 +360,36 @@ def _claims(t: pd.DataFrame, quick: bool) -> pd.DataFrame:
             name = "Gauss-Newton G" if mtx == "G" else "Hessian H"
             power = -0.5 if method == "hutchinson" else -1
             faster = np.isfinite(bhi) and bhi < tol[0]
-            rows.append(claim(
-                f"{method}: the trace error of the {name} falls as m^{power:g}",
-                WHERE_EST, f"slope {fmt(b)} [95% CI {fmt(blo)}, {fmt(bhi)}] over {n} estimates, "
+            rows.append(B.in_range(
+                f"{method.replace('++', 'pp')}-slope-{mtx.lower()}",
+                f"{method}: the trace error of the {name} falls as m^{power:g}", WHERE_EST,
+                f"slope {fmt(b)} [95% CI {fmt(blo)}, {fmt(bhi)}] over {n} estimates, "
                 f"m = {int(e['m'].min()) if len(e) else 0}..{int(e['m'].max()) if len(e) else 0}",
-                f"[{tol[0]}, {tol[1]}]", interval=(blo, bhi), tolerance=tol,
-                id=f"{method.replace('++', 'pp')}-slope-{mtx.lower()}", quick_undecidable=quick,
-                reason=(f"the error falls faster than m^{power:g} (95% CI [{fmt(blo)}, {fmt(bhi)}] below "
-                        f"{tol[0]}): on this spectrum, not the rate the claim states" if faster else None)))
+                (blo, bhi), tol, quick=quick,
+                reason=(f"the error falls faster than m^{power:g} (95% CI [{fmt(blo)}, {fmt(bhi)}] "
+                        f"below {tol[0]}): on this spectrum, not the rate the claim states"
+                        if faster else None)))
+    g = est[(est["matrix"] == "G") & (est["method"] == "hutch++")]
+    pred = g.groupby("m")["pp_predicted"].first() if len(g) else pd.Series(dtype=float)
+    rows += [
+        B.slope("hutchpp-at-least-m1-g", "hutch++: the trace error of the Gauss-Newton G falls at "
+                "least as fast as m^-1 (the O(1/m) bound as a one-sided claim; specified after "
+                "seeing the data)", WHERE_PP_BOUND, g["m"], g["rel_error"], HUTCHPP_AT_LEAST,
+                quick=quick, over="m", note=" (specified after seeing the data)"),
+        B.slope("hutchpp-spectrum-rate-g", "hutch++: on the Gauss-Newton G the trace error falls "
+                "at the rate G's spectrum predicts, ||G - G_k||_F / (sqrt(m) tr G) with k = m/3: "
+                "the ratio measured / predicted is flat in m (specified after seeing the data)",
+                WHERE_PP_TAIL, g["m"], g["rel_error"] / g["pp_predicted"], PP_RATIO_SLOPE,
+                quick=quick, over="m", note=" (specified after seeing the data)",
+                extra=f", of log(error / predicted) on log m; the predicted curve alone: slope "
+                      f"{fmt(slope(pred.index, pred.to_numpy()), 3)}"),
+    ]
+    return rows
+
+
+def _claims(t: pd.DataFrame, quick: bool) -> pd.DataFrame:
+    t = t.reindex(columns=list(t.columns) + [c for c in COLUMNS if c not in t.columns])
+    rows = _eos_claims(t, quick) + _estimator_claims(t[t["part"] == "estimators"], quick)
     eig = t[t["part"] == "eigen"]
     if len(eig):
         need = []
@@ -351,43 +403,40 @@ def _claims(t: pd.DataFrame, quick: bool) -> pd.DataFrame:
         above = lz[lz["lanczos_err"] > floor]  # where the error is more than rounding
         pw_ok = bool((eig["power_err"] <= eig["power_bound"] + floor).all())
         gap = float(eig["lambda2"].iloc[0] / eig["lambda1"].iloc[0])
-        rows.append(claim(
-            f"Lanczos reaches the top eigenvalue of G to {EIG['target']:g} in fewer products than "
-            f"power iteration, from every start", WHERE_EIG,
-            "products (Lanczos, power) per start: " + ", ".join(f"({a}, {b})" for a, b in need)
-            + f"; lambda_2 / lambda_1 = {gap:.4f}", "Lanczos < power for every start",
-            bool(all(a < b for a, b in need)), id="lanczos-beats-power"))
-        rows.append(claim(
-            "Lanczos' error stays under the Kaniel-Paige-Saad bound at every step", WHERE_EIG,
-            f"{len(lz)} (start, k) pairs, max error / bound "
-            f"{fmt(float((above['lanczos_err'] / above['kps_bound']).max()))} where the error exceeds "
-            f"1e-13", "error <= bound (+1e-13)",
-            kps_ok, id="lanczos-under-kps"))
-        rows.append(claim(
-            "power iteration's error stays under (lambda_1 - lambda_n) tan^2 phi_0 (lambda_2/lambda_1)^(2k)",
-            WHERE_EIG, f"{len(eig)} (start, k) pairs", "error <= bound (+1e-13)", pw_ok,
-            id="power-under-bound"))
+        rows += [
+            B.exact("lanczos-beats-power", f"Lanczos reaches the top eigenvalue of G to "
+                    f"{EIG['target']:g} in fewer products than power iteration, from every start",
+                    WHERE_EIG, bool(all(a < b for a, b in need)),
+                    "products (Lanczos, power) per start: " + ", ".join(f"({a}, {b})" for a, b in need)
+                    + f"; lambda_2 / lambda_1 = {gap:.4f}", "Lanczos < power for every start"),
+            B.exact("lanczos-under-kps", "Lanczos' error stays under the Kaniel-Paige-Saad bound "
+                    "at every step", WHERE_EIG, kps_ok, f"{len(lz)} (start, k) pairs, max error / "
+                    f"bound {fmt(float((above['lanczos_err'] / above['kps_bound']).max()))} where "
+                    f"the error exceeds 1e-13", "error <= bound (+1e-13)"),
+            B.exact("power-under-bound", "power iteration's error stays under (lambda_1 - "
+                    "lambda_n) tan^2 phi_0 (lambda_2/lambda_1)^(2k)", WHERE_EIG, pw_ok,
+                    f"{len(eig)} (start, k) pairs", "error <= bound (+1e-13)"),
+        ]
     else:
-        rows.append(claim("Lanczos vs power iteration", WHERE_EIG, "missing", "data", None,
-                          id="lanczos-beats-power"))
+        rows.append(B.logical("lanczos-beats-power", "Lanczos vs power iteration", WHERE_EIG, None,
+                              "missing", "data"))
     spec = t[t["part"] == "spectrum"]
     for init in (SPEC_QUICK if quick else SPEC)["inits"]:
         r = spec[spec["init"] == init]
         ok = len(r) == 1 and int(r["G_rank"].iloc[0]) <= int(r["rank_bound"].iloc[0])
-        rows.append(claim(
-            f"{init} init: rank(G) <= m n[r] (Gauss-Newton = (1/m) sum_i J_i^T J_i)", WHERE_SPEC,
+        rows.append(B.logical(
+            f"gn-rank-{init.split('_')[0]}", f"{init} init: rank(G) <= m n[r] (Gauss-Newton = "
+            "(1/m) sum_i J_i^T J_i)", WHERE_SPEC, bool(ok) if len(r) else None,
             f"{int(r['G_rank'].iloc[0]) if len(r) else 'missing'} Ritz values above "
             f"{RANK_TOL:g} lambda_1 after {int(r['lanczos_steps'].iloc[0]) if len(r) else 0} steps",
-            f"<= {int(r['rank_bound'].iloc[0]) if len(r) else '?'}", bool(ok) if len(r) else None,
-            id=f"gn-rank-{init.split('_')[0]}"))
+            f"<= {int(r['rank_bound'].iloc[0]) if len(r) else '?'}"))
     sh = t[t["part"] == "share"]
     b, blo, bhi, n = loglog_fit(sh["loss"], sh["share"]) if len(sh) else (np.nan,) * 3 + (0,)
-    rows.append(claim(
-        "H -> G as the loss goes to 0: the residual term's share ||H - G||_F / ||H||_F falls as J^(1/2)",
-        WHERE_SPEC, f"slope of log share on log J {fmt(b)} [95% CI {fmt(blo)}, {fmt(bhi)}] over {n} "
-        f"checkpoints (J {fmt(sh['loss'].max() if len(sh) else np.nan)} -> "
-        f"{fmt(sh['loss'].min() if len(sh) else np.nan)})", f"[{SHARE_SLOPE[0]}, {SHARE_SLOPE[1]}]",
-        interval=(blo, bhi), tolerance=SHARE_SLOPE, id="residual-share", quick_undecidable=quick))
+    rows.append(B.in_range(
+        "residual-share", "H -> G as the loss goes to 0: the residual term's share ||H - G||_F / "
+        "||H||_F falls as J^(1/2)", WHERE_SPEC, f"slope of log share on log J {fmt(b)} [95% CI "
+        f"{fmt(blo)}, {fmt(bhi)}] over {n} checkpoints (J {fmt(sh['loss'].max() if len(sh) else np.nan)}"
+        f" -> {fmt(sh['loss'].min() if len(sh) else np.nan)})", (blo, bhi), SHARE_SLOPE, quick=quick))
     return claims_table("curvature", rows, quick)
 
 
@@ -484,7 +533,21 @@ _NOTES = (
     f"{EST['reps']} replicates (raised from {EST['reps_first_run']} after the first full run left "
     f"the Hutchinson slopes inconclusive; tolerances unchanged), slope tolerances {HUTCH_SLOPE} and "
     f"{HUTCHPP_SLOPE} (two-sided as chosen before running; the O(1/m) of Meyer et al. is a "
-    f"worst-case upper bound, so a spectrum that decays fast can beat it); the spectra "
+    f"worst-case upper bound, so a spectrum that decays fast can beat it: `hutchpp-slope-g` keeps "
+    f"its pre-registered tolerance and verdict). Specified after seeing the data (the full run's "
+    f"Hutch++ slope on G, -1.96, outside the two-sided tolerance), two claims read the bound "
+    f"correctly on G: `hutchpp-at-least-m1-g`, one-sided, the 95% CI of the slope inside "
+    f"{HUTCHPP_AT_LEAST} (the error falls at least as fast as m^-1); `hutchpp-spectrum-rate-g`, "
+    f"the rate G's own spectrum predicts: Meyer et al.'s analysis bounds the error of m products "
+    f"by O(||A - A_k||_F / sqrt(m)) with k = m/3 spent on the sketch, so the cells store, per m, "
+    f"`tail_fro` = ||G - G_k||_F = sqrt(sum_(i>k) lambda_i^2) (numpy's eigvalsh of the dense G, "
+    f"k = m // 3) and `pp_predicted` = tail_fro / (sqrt(m) |tr G|), and the claim is that the "
+    f"ratio rel_error / pp_predicted is flat in m: the 95% CI of its log-log slope inside "
+    f"{PP_RATIO_SLOPE}. The ratio form (rather than a difference of two slopes) fits one line "
+    f"through the same {EST['reps']} estimates per m, so one interval carries all the noise, and does not "
+    f"need the predicted curve to be a power law (the tail of a spectrum is not); the tolerance "
+    f"is the half-width the pre-registered Hutch++ tolerance allows, and both tolerances were "
+    f"fixed before the predicted curve's full-mode numbers were computed. The spectra "
     f"network {SPEC['sizes']} with m = {SPEC['m']}, SLQ with k = {SPEC['slq_k']} and {SPEC['probes']} "
     f"probes; the residual-share slope tolerance {SHARE_SLOPE} (1/2 if ||H|| -> ||G|| and the residual "
     f"term scales with |tau - y|). The rank of G counts Ritz values above {RANK_TOL:g} lambda_1."

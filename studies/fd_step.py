@@ -33,7 +33,9 @@ import pandas as pd
 import testbed
 from testbed.random_circuits import random_circuit
 
-from ._claims import claim, claims_table, fmt
+from . import _builders as B
+from ._claims import claims_table, fmt
+from ._fits import slope
 from ._plots import legible
 from ._seeds import generator
 from ._study import Study
@@ -124,12 +126,9 @@ def median_curve(table: pd.DataFrame, scheme: str) -> pd.DataFrame:
                          "n": g.size()}).reset_index()
 
 
-def slope(h: np.ndarray, err: np.ndarray) -> tuple[float, int]:
-    """Least-squares slope of log err against log h (NaN with fewer than 2 positive points)."""
-    ok = (err > 0) & np.isfinite(err)
-    if ok.sum() < 2:
-        return np.nan, int(ok.sum())
-    return float(np.polyfit(np.log10(h[ok]), np.log10(err[ok]), 1)[0]), int(ok.sum())
+def _branch(h: np.ndarray, err: np.ndarray) -> tuple[float, int]:
+    """(least-squares slope of log10 err on log10 h, points with err > 0): NaN with fewer than 2."""
+    return slope(h, err, log=np.log10), int(((err > 0) & np.isfinite(err)).sum())
 
 
 def v_shape(table: pd.DataFrame, scheme: str) -> dict:
@@ -140,8 +139,8 @@ def v_shape(table: pd.DataFrame, scheme: str) -> dict:
                 "n_left": 0, "n_right": 0}
     best = m.loc[m["median"].idxmin()]
     h, e = m["h"].to_numpy(), m["median"].to_numpy()
-    left, n_left = slope(h[h <= best["h"] / BRANCH_GAP], e[h <= best["h"] / BRANCH_GAP])
-    right, n_right = slope(h[h >= best["h"] * BRANCH_GAP], e[h >= best["h"] * BRANCH_GAP])
+    left, n_left = _branch(h[h <= best["h"] / BRANCH_GAP], e[h <= best["h"] / BRANCH_GAP])
+    right, n_right = _branch(h[h >= best["h"] * BRANCH_GAP], e[h >= best["h"] * BRANCH_GAP])
     return {"h_opt": float(best["h"]), "err_min": float(best["median"]), "left": left,
             "right": right, "n_left": n_left, "n_right": n_right}
 
@@ -153,7 +152,7 @@ def _v_of_curve(h: np.ndarray, e: np.ndarray) -> tuple[float, float, float, floa
     i = int(np.argmin(np.where(e > 0, e, np.inf)))
     left = h <= h[i] / BRANCH_GAP
     right = h >= h[i] * BRANCH_GAP
-    return float(h[i]), float(e[i]), slope(h[left], e[left])[0], slope(h[right], e[right])[0]
+    return float(h[i]), float(e[i]), _branch(h[left], e[left])[0], _branch(h[right], e[right])[0]
 
 
 def bootstrap_v(table: pd.DataFrame, scheme: str, n: int = BOOTSTRAP) -> np.ndarray:
@@ -197,31 +196,27 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
         scale = (f"; each coordinate's own theory (|f|, |f''|, |f'''| exact): median best h "
                  f"{fmt(t['h_theory'].median())}, error {fmt(t['err_theory'].median())}") \
             if len(t) else ""
-        rows.append(claim(
-            f"{scheme} differences: the error is smallest at h ~ {label}", WHERE,
-            f"argmin of the median error over {n} coordinates: h = {fmt(v['h_opt'])} [{boot} "
-            f"{fmt(ci[0][0])}, {fmt(ci[0][1])}]" + scale,
-            f"{fmt(h_th)} within a factor {FACTOR:g}", id=f"{scheme}-best-step",
-            interval=ci[0], tolerance=(h_th / FACTOR, h_th * FACTOR)))
-        rows.append(claim(
-            f"{scheme} differences: the smallest error is ~{fmt(e_th, 2)}", WHERE,
-            f"median error at the best h: {fmt(v['err_min'])} [{boot} {fmt(ci[1][0])}, "
-            f"{fmt(ci[1][1])}]",
-            f"{fmt(e_th, 2)} within a factor {FACTOR:g}", id=f"{scheme}-smallest-error",
-            interval=ci[1], tolerance=(e_th / FACTOR, e_th * FACTOR)))
-        rows.append(claim(
-            f"{scheme} differences: slope -1 left of the optimum (rounding, eps |f| / h)", WHERE,
-            f"slope {fmt(v['left'])} [{boot} {fmt(ci[2][0])}, {fmt(ci[2][1])}] over "
-            f"{v['n_left']} steps from 1e-14 to h_opt / {BRANCH_GAP:g}",
-            f"-1 +- {SLOPE_TOL}", id=f"{scheme}-rounding-slope", interval=ci[2],
-            tolerance=(-1 - SLOPE_TOL, -1 + SLOPE_TOL)))
         r = RIGHT_SLOPE[scheme]
-        rows.append(claim(
-            f"{scheme} differences: slope +{r:g} right of the optimum (truncation)", WHERE,
-            f"slope {fmt(v['right'])} [{boot} {fmt(ci[3][0])}, {fmt(ci[3][1])}] over "
-            f"{v['n_right']} steps from h_opt x {BRANCH_GAP:g} to 1e-1", f"+{r:g} +- {SLOPE_TOL}",
-            id=f"{scheme}-truncation-slope", interval=ci[3],
-            tolerance=(r - SLOPE_TOL, r + SLOPE_TOL)))
+        rows += [
+            B.within_factor(
+                f"{scheme}-best-step", f"{scheme} differences: the error is smallest at h ~ {label}",
+                WHERE, f"argmin of the median error over {n} coordinates: h = {fmt(v['h_opt'])} "
+                f"[{boot} {fmt(ci[0][0])}, {fmt(ci[0][1])}]" + scale, ci[0], h_th, FACTOR),
+            B.within_factor(
+                f"{scheme}-smallest-error", f"{scheme} differences: the smallest error is "
+                f"~{fmt(e_th, 2)}", WHERE, f"median error at the best h: {fmt(v['err_min'])} "
+                f"[{boot} {fmt(ci[1][0])}, {fmt(ci[1][1])}]", ci[1], e_th, FACTOR, digits=2),
+            B.plus_minus(
+                f"{scheme}-rounding-slope",
+                f"{scheme} differences: slope -1 left of the optimum (rounding, eps |f| / h)", WHERE,
+                f"slope {fmt(v['left'])} [{boot} {fmt(ci[2][0])}, {fmt(ci[2][1])}] over "
+                f"{v['n_left']} steps from 1e-14 to h_opt / {BRANCH_GAP:g}", ci[2], -1.0, SLOPE_TOL),
+            B.plus_minus(
+                f"{scheme}-truncation-slope",
+                f"{scheme} differences: slope +{r:g} right of the optimum (truncation)", WHERE,
+                f"slope {fmt(v['right'])} [{boot} {fmt(ci[3][0])}, {fmt(ci[3][1])}] over "
+                f"{v['n_right']} steps from h_opt x {BRANCH_GAP:g} to 1e-1", ci[3], r, SLOPE_TOL),
+        ]
     return claims_table("fd_step", rows, quick)
 
 

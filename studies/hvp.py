@@ -30,32 +30,23 @@ from testbed.costs import op_counts, total
 from testbed.evaluate import counting, executor_of
 from testbed.random_circuits import BOX, random_circuit
 
-from ._claims import (
-    FAILED,
-    INCONCLUSIVE,
-    PASSED,
-    claim,
-    claims_table,
-    fmt,
-    interval_reason,
-    interval_verdict,
+from ._builders import (
+    agreement,
+    at_most,
+    exact,
+    inside,
+    interval,
+    slope_text,
+    undecided_unless,
+    worst_of,
 )
-from ._seeds import generator
-from ._study import Study
-from ._timing import (
-    fix_inputs,
-    gc_paused,
-    import_jax,
-    linear_fit,
-    loglog_fit,
-    timings,
-)
-from .complexity import (
-    FONT,
+from ._claims import PASSED, claims_table, fmt, interval_verdict
+from ._engine import (
     IN_CACHE_MIN,
+    JAX_RTOL,
     SIZES_N,
+    SLOPE_ONE,
     WIDE_FIT_N,
-    _finish,
     agrees,
     in_cache_claim,
     in_cache_max,
@@ -64,11 +55,14 @@ from .complexity import (
     mlp_forward_ops,
     mlp_grad_ops,
     net_sizes,
-    reference,
     sci,
-    slope_text,
     with_memory_probe,
 )
+from ._fits import linear_fit, loglog_fit, t95
+from ._plots import FONT, finish, reference
+from ._seeds import generator
+from ._study import Study
+from ._timing import fix_inputs, gc_paused, import_jax, timings
 
 WHERE = "docs/theory.md: Differentiable circuits (corollary: H v in O(N + l))"
 WHERE_NN = "Pearlmutter, Neural Computation 6(1) 1994 (R-operator)"
@@ -77,7 +71,7 @@ WHERE_JAX = "testbed's cross-validation against JAX (jax.hessian, jax.jvp of jax
 # tangent rule (at most 4 ops: dsigmoid's and sech2's), so ops(hvp) <= 5 |G| <= 25 N + 5
 HVP_BOUND = 25
 GRIEWANK_WALTHER = (7, 10)
-SLOPE_ONE = (0.9, 1.1)
+SLOPE_CI = "95% CI of the slope"
 # the R-pass runs a forward and a backward pass and their R-versions: at least one gradient, and
 # at most ROP_OVER_GRAD: (8r - 5) / (3r - 1) = 2.45 layer matmuls at r = 4, + elementwise work
 ROP_OVER_GRAD = (1.0, 4.0)
@@ -258,8 +252,8 @@ def network_cell(p: dict, seed: int) -> dict:
     net = nn.init_network(sizes, "tanh", "xavier_normal", rng)
     x = rng.standard_normal((BATCH, w))
     y = rng.standard_normal((BATCH, 1))
-    VW = [rng.standard_normal(Wk.shape) for Wk in net.W]
-    Vb = [rng.standard_normal(bk.shape) for bk in net.b]
+    VW = [None] + [rng.standard_normal(Wk.shape) for Wk in net.W[1:]]
+    Vb = [None] + [rng.standard_normal(bk.shape) for bk in net.b[1:]]
     HW, Hb = nn.hvp(net, x, y, (VW, Vb))
 
     jax = import_jax()
@@ -276,7 +270,7 @@ def network_cell(p: dict, seed: int) -> dict:
     jW, jb = jax.block_until_ready(fn(net.W, net.b, VW, Vb))
     compile_s = time.perf_counter() - t0
     err = max(float(np.max(np.abs(np.asarray(a) - e))) / max(1e-300, float(np.max(np.abs(e))))
-              for a, e in zip([*jW, *jb], [*HW, *Hb], strict=True))
+              for a, e in zip([*jW[1:], *jb[1:]], [*HW[1:], *Hb[1:]], strict=True))
     samples = timings({  # cheap calls: more repeats, for a steady ratio
         "forward": lambda: nn.loss(net, x, y),
         "grad": lambda: nn.value_and_grad(net, x, y, need_dx=False),
@@ -365,7 +359,57 @@ def _marked(t: pd.DataFrame, flag: str) -> pd.DataFrame:
     return t[t[flag].astype(bool)] if flag in t.columns else t.iloc[0:0]
 
 
-def _hessian_claim(he: pd.DataFrame, x: str, quick: bool) -> dict:
+def _ops_ratio(hv: pd.DataFrame) -> tuple[pd.Series, str]:
+    """(hvp ops / forward ops per circuit of the first attempt, its range per family)."""
+    first = hv[hv["attempt"] == 0]
+    r = first["ops_hvp"] / first["ops_forward"] if len(first) else pd.Series(dtype=float)
+    by_family = "; ".join(f"{fam}: {fmt(g.min(), 4)}..{fmt(g.max(), 4)}"
+                          for fam, g in r.groupby(first["family"]))
+    return r, (f"max {fmt(r.max(), 4)}, median {fmt(r.median(), 4)} over {len(r)} circuits, N = "
+               f"{first['N'].min() if len(first) else 'nan'}..{first['N'].max() if len(first) else 'nan'}"
+               f" ({by_family}); Griewank & Walther: {GRIEWANK_WALTHER[0]}-{GRIEWANK_WALTHER[1]}")
+
+
+def _in_n(hv: pd.DataFrame, family: str, quick: bool) -> dict:
+    """The family's hvp slope in N over its fit range, the memory probe beside it."""
+    t = hv[(hv["family"] == family) & hv["fit"].astype(bool)]
+    b, lo, hi, n, span = _slope(t, "N", "wall_hvp")
+    pb, plo, phi, pn, _ = _slope(t, "N", "wall_gather")
+    row = interval(f"hvp-linear-in-n-{family}", f"circuits ({family}): hvp time grows linearly in "
+                   "N" + (" (arrays far beyond the last-level cache)" if family == "wide" else ""),
+                   WHERE, _describe(b, lo, hi, n, span) + f", l = "
+                   f"{int(hv['l'].max()) if len(hv) else 'nan'}" + executor_text_rows(t),
+                   (lo, hi), SLOPE_ONE, quick=quick, subject=SLOPE_CI)
+    return with_memory_probe(row, {"slope": pb, "lo": plo, "hi": phi, "points": pn})
+
+
+def _plus_l(t: pd.DataFrame) -> tuple[str, tuple[float, float]]:
+    """(measured, 95% interval) of the cost of one input in units of one node: t(hvp) = a + b l'
+    at fixed N, b / (a / N)."""
+    d = t[["l", "N", "wall_hvp"]].dropna() if "wall_hvp" in t.columns else t.iloc[0:0]
+    a, b, b_lo, b_hi, n = linear_fit(d["l"], d["wall_hvp"]) if len(d) else (np.nan,) * 4 + (0,)
+    node = a / float(d["N"].iloc[0]) if len(d) and np.isfinite(a) and a > 0 else np.nan
+    lo, hi = b_lo / node, b_hi / node
+    measured = (f"t(hvp) = a + b l' over l' = {fmt(d['l'].min())}..{fmt(d['l'].max())} ({n} points)"
+                f" at N = {int(d['N'].iloc[0]) if len(d) else 'nan'} (one circuit, l' of its inputs "
+                f"free): a = {fmt(a)} s, b = {fmt(b)} s per input, i.e. {fmt(b / node)} [95% CI "
+                f"{fmt(lo)}, {fmt(hi)}] times the time per node a / N") if len(d) else "no data"
+    return measured, (lo, hi)
+
+
+def _hessian_counted(he: pd.DataFrame) -> tuple[bool | None, str]:
+    """(counted applications of hessian = l x one hvp's in every row, the counts)."""
+    cnt = he.dropna(subset=["counted_hessian", "counted_hvp"]) if len(he) else he
+    ok = cnt["counted_hessian"] == cnt["l"] * cnt["counted_hvp"]
+    return (bool(ok.all()) if len(cnt) else None), (
+        f"applications counted while hessian and hvp ran: hessian = l x hvp in "
+        f"{int(ok.sum())}/{len(cnt)} circuits (N = {cnt['N'].min() if len(cnt) else 'nan'}.."
+        f"{cnt['N'].max() if len(cnt) else 'nan'}, l = {cnt['l'].min() if len(cnt) else 'nan'}.."
+        f"{cnt['l'].max() if len(cnt) else 'nan'})")
+
+
+def _hessian(he: pd.DataFrame, x: str, quick: bool) -> dict:
+    """The full Hessian's slope in x (l' or N), undecided while a fixed cost dominates."""
     fit = _marked(he, f"fit_{x}")
     b, lo, hi, n, span = _slope(fit, x, "wall_hessian")
     span = span.replace("l =", "l' =", 1) if x == "l" else span
@@ -375,31 +419,35 @@ def _hessian_claim(he: pd.DataFrame, x: str, quick: bool) -> dict:
     measured = (f"{_describe(b, lo, hi, n, span)}; "
                 f"{fixed}; fixed cost (intercept of t = a + b {XLABEL[x]}) = {fmt(worst, 2)} of the "
                 "time at the smallest size")
-    v, reason = interval_verdict(lo, hi, *SLOPE_ONE), interval_reason(lo, hi, *SLOPE_ONE) or None
-    if not (np.isfinite(worst) and worst <= OVERHEAD_MAX):
-        # where a fixed cost dominates, the slope says nothing about O(N l), either way
-        v, reason = INCONCLUSIVE, (f"the fixed cost ({fmt(worst, 2)} of the time) is not below "
-                                   f"{OVERHEAD_MAX:g}: the work does not dominate")
     what = "l' at fixed N" if x == "l" else "N at fixed l"
-    return claim(f"the full Hessian's time grows linearly in {what} (O(N l), two-sided)", WHERE,
-                 measured, f"95% CI of the slope inside [{SLOPE_ONE[0]}, {SLOPE_ONE[1]}], "
-                 f"fixed cost <= {OVERHEAD_MAX:g} of the time", v, id=f"hessian-linear-in-{x.lower()}",
-                 reason=None if quick else reason, quick_undecidable=quick)
+    row = interval(f"hessian-linear-in-{x.lower()}", f"the full Hessian's time grows linearly in "
+                   f"{what} (O(N l), two-sided)", WHERE, measured, (lo, hi), SLOPE_ONE,
+                   quick=quick, subject=SLOPE_CI,
+                   note=f", fixed cost <= {OVERHEAD_MAX:g} of the time")
+    # where a fixed cost dominates, the slope says nothing about O(N l), either way
+    return undecided_unless(row, bool(np.isfinite(worst) and worst <= OVERHEAD_MAX)
+                            or not np.isfinite(lo + hi),
+                            f"the fixed cost ({fmt(worst, 2)} of the time) is not below "
+                            f"{OVERHEAD_MAX:g}: the work does not dominate")
 
 
-def _plus_l_claim(t: pd.DataFrame, quick: bool) -> dict:
-    d = t[["l", "N", "wall_hvp"]].dropna() if "wall_hvp" in t.columns else t.iloc[0:0]
-    a, b, b_lo, b_hi, n = linear_fit(d["l"], d["wall_hvp"]) if len(d) else (np.nan,) * 4 + (0,)
-    node = a / float(d["N"].iloc[0]) if len(d) and np.isfinite(a) and a > 0 else np.nan
-    lo, hi = b_lo / node, b_hi / node
-    measured = (f"t(hvp) = a + b l' over l' = {fmt(d['l'].min())}..{fmt(d['l'].max())} ({n} points)"
-                f" at N = {int(d['N'].iloc[0]) if len(d) else 'nan'} (one circuit, l' of its inputs "
-                f"free): a = {fmt(a)} s, b = {fmt(b)} s per input, i.e. {fmt(b / node)} [95% CI "
-                f"{fmt(lo)}, {fmt(hi)}] times the time per node a / N") if len(d) else "no data"
-    return claim("hvp: the + l of O(N + l): at fixed N the time grows at most linearly in l', an "
-                 "input costing no more than a node", WHERE, measured,
-                 f"95% CI of b / (a / N) inside [{PER_INPUT[0]:g}, {PER_INPUT[1]:g}]",
-                 id="hvp-plus-l", interval=(lo, hi), tolerance=PER_INPUT, quick_undecidable=quick)
+def _hessian_jax(he: pd.DataFrame) -> list[tuple[str, int, int]]:
+    checks = []
+    for col, name in (("jax_agrees", "jax.hessian (scan)"),
+                      ("jax_unrolled_agrees", "jax.hessian (unrolled)"),
+                      ("jax_hvp_agrees", "jax.jvp of jax.grad")):
+        if col in he.columns and he[col].notna().any():
+            v = he[col].dropna().astype(bool)
+            checks.append((name, int(v.sum()), len(v)))
+    return checks
+
+
+def _rop_equals(nw: pd.DataFrame) -> tuple[bool | None, str]:
+    nw1 = nw[nw["attempt"] == 0]
+    ok = nw1["rop_matches_jax"].astype(bool) if len(nw1) else pd.Series(dtype=bool)
+    return (bool(ok.all()) if len(nw1) else None), (
+        f"max relative difference <= {AGREE:g} at {int(ok.sum())}/{len(nw1)} widths "
+        f"({', '.join(str(int(w)) for w in nw1['width'])})" if len(nw1) else "no data")
 
 
 def _rop_intervals(nw: pd.DataFrame) -> pd.DataFrame:
@@ -420,104 +468,59 @@ def _rop_intervals(nw: pd.DataFrame) -> pd.DataFrame:
             continue
         mean = float((n * m).sum() / total_n)
         ss = float(((n - 1) * s**2).sum() + (n * (m - mean) ** 2).sum())
-        se = np.sqrt(ss / (total_n - 1) / total_n)
-        from scipy import stats
-
-        t = float(stats.t.ppf(0.975, total_n - 1))
-        out.append({"width": w, "ratio": np.exp(mean), "lo": np.exp(mean - t * se),
-                    "hi": np.exp(mean + t * se)})
+        half = t95(total_n) * np.sqrt(ss / (total_n - 1) / total_n)
+        out.append({"width": w, "ratio": np.exp(mean), "lo": np.exp(mean - half),
+                    "hi": np.exp(mean + half)})
     return pd.DataFrame(out)
 
 
-def _rop_claim(nw: pd.DataFrame, quick: bool) -> dict:
+def _rop_cost(nw: pd.DataFrame, quick: bool) -> dict:
+    """Every width's R-pass / gradient time interval inside ROP_OVER_GRAD."""
     iv = _rop_intervals(nw)
-    verdicts = [interval_verdict(r.lo, r.hi, *ROP_OVER_GRAD) for r in iv.itertuples()]
-    if not verdicts:
-        v = FAILED
-    elif FAILED in verdicts:
-        v = FAILED
-    elif INCONCLUSIVE in verdicts:
-        v = INCONCLUSIVE
-    else:
-        v = PASSED
+    parts = [((r.lo, r.hi), ROP_OVER_GRAD) for r in iv.itertuples()]
     detail = ", ".join(f"w {int(r.width)}: {fmt(r.ratio, 3)} [{fmt(r.lo, 3)}, {fmt(r.hi, 3)}]"
                        for r in iv.itertuples())
-    bad = [f"w {int(r.width)}" for r, s in zip(iv.itertuples(), verdicts, strict=True) if s != PASSED]
-    return claim(
-        "deep network: the R-pass HVP costs about one gradient (a constant factor)", WHERE_NN,
-        f"R-pass / gradient time, 95% CI per width: {detail or 'no data'}; batch {BATCH}, "
-        "depth 4, tanh", f"every width's 95% CI inside [{ROP_OVER_GRAD[0]:g}, {ROP_OVER_GRAD[1]:g}]"
-        " ((8r - 5)/(3r - 1) = 2.45 layer matmuls at r = 4, + elementwise work)", v,
-        id="rop-costs-a-gradient", quick_undecidable=quick,
+    bad = [f"w {int(r.width)}" for r in iv.itertuples()
+           if interval_verdict(r.lo, r.hi, *ROP_OVER_GRAD) != PASSED]
+    return worst_of(
+        "rop-costs-a-gradient", "deep network: the R-pass HVP costs about one gradient (a "
+        "constant factor)", WHERE_NN, parts, f"R-pass / gradient time, 95% CI per width: "
+        f"{detail or 'no data'}; batch {BATCH}, depth 4, tanh",
+        f"every width's {inside(ROP_OVER_GRAD)} ((8r - 5)/(3r - 1) = 2.45 layer matmuls at r = 4, "
+        "+ elementwise work)", quick=quick,
         reason=f"not inside the tolerance at {', '.join(bad)}" if bad and not quick else None)
 
 
 def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
     """The corollary's claims, from the table alone."""
-    rows = []
     hv = table[table["part"] == "hvp"]
-    first = hv[hv["attempt"] == 0]
-    r = first["ops_hvp"] / first["ops_forward"] if len(first) else pd.Series(dtype=float)
-    by_family = "; ".join(f"{fam}: {fmt(g.min(), 4)}..{fmt(g.max(), 4)}"
-                          for fam, g in r.groupby(first["family"]))
-    rows.append(claim(
-        "hvp ops / forward ops is bounded by a constant over N", WHERE,
-        f"max {fmt(r.max(), 4)}, median {fmt(r.median(), 4)} over {len(r)} circuits, N = "
-        f"{first['N'].min() if len(first) else 'nan'}..{first['N'].max() if len(first) else 'nan'} "
-        f"({by_family}); Griewank & Walther: {GRIEWANK_WALTHER[0]}-{GRIEWANK_WALTHER[1]}",
-        f"<= {HVP_BOUND} at every N (5 x testbed's gradient-circuit bound 5 N + 1)",
-        (bool(r.notna().all()) and r.max() <= HVP_BOUND) if len(r) else None, id="hvp-ops-bounded"))
-    for family in ("wide", "deep"):
-        t = hv[(hv["family"] == family) & hv["fit"].astype(bool)]
-        b, lo, hi, n, span = _slope(t, "N", "wall_hvp")
-        pb, plo, phi, pn, _ = _slope(t, "N", "wall_gather")
-        r = claim(f"circuits ({family}): hvp time grows linearly in N" + (
-            " (arrays far beyond the last-level cache)" if family == "wide" else ""), WHERE,
-            _describe(b, lo, hi, n, span) + f", l = {int(hv['l'].max()) if len(hv) else 'nan'}"
-            + executor_text_rows(t), f"95% CI of the slope inside [{SLOPE_ONE[0]}, {SLOPE_ONE[1]}]",
-            id=f"hvp-linear-in-n-{family}", interval=(lo, hi), tolerance=SLOPE_ONE,
-            quick_undecidable=quick)
-        rows.append(with_memory_probe(r, {"slope": pb, "lo": plo, "hi": phi, "points": pn}))
-    rows.append(in_cache_claim(hv[hv["family"] == "wide"], "hvp-linear-in-n-wide-in-cache", "hvp",
-                               32, quick))
-    rows.append(_plus_l_claim(table[table["part"] == "hvp_l"], quick))
     he = table[table["part"] == "hessian"]
-    cnt = he.dropna(subset=["counted_hessian", "counted_hvp"]) if len(he) else he
-    exact = cnt["counted_hessian"] == cnt["l"] * cnt["counted_hvp"]
-    rows.append(claim(
-        "the full Hessian runs exactly l HVPs: its counted rule applications are l x one hvp's",
-        WHERE, f"applications counted while hessian and hvp ran: hessian = l x hvp in "
-        f"{int(exact.sum())}/{len(cnt)} circuits (N = {cnt['N'].min() if len(cnt) else 'nan'}.."
-        f"{cnt['N'].max() if len(cnt) else 'nan'}, l = {cnt['l'].min() if len(cnt) else 'nan'}.."
-        f"{cnt['l'].max() if len(cnt) else 'nan'})", "exact in every row",
-        bool(exact.all()) if len(cnt) else None, id="hessian-ops-counted"))
-    rows.append(_hessian_claim(he, "l", quick))
-    rows.append(_hessian_claim(he, "N", quick))
-    checks = []
-    for col, name in (("jax_agrees", "jax.hessian (scan)"),
-                      ("jax_unrolled_agrees", "jax.hessian (unrolled)"),
-                      ("jax_hvp_agrees", "jax.jvp of jax.grad")):
-        if col in he.columns and he[col].notna().any():
-            v = he[col].dropna().astype(bool)
-            checks.append((name, int(v.sum()), len(v)))
-    n_checks = sum(k for _, _, k in checks)
-    rows.append(claim(
-        "circuits: testbed's Hessian and HVP agree with JAX's", WHERE_JAX,
-        "; ".join(f"{name} {a}/{k}" for name, a, k in checks) + " agree" if checks else "no data",
-        "max |jax - testbed| <= 1e-9 max(1, |testbed|) in every check",
-        all(a == k for _, a, k in checks) if n_checks else None, id="jax-agrees"))
     nw = table[table["part"] == "network"]
-    nw1 = nw[nw["attempt"] == 0]
-    ok = nw1["rop_matches_jax"].astype(bool) if len(nw1) else pd.Series(dtype=bool)
-    rows.append(claim(
-        "deep network: Pearlmutter's R-pass HVP equals jax.jit(jvp of grad)", WHERE_NN,
-        f"max relative difference <= {AGREE:g} at {int(ok.sum())}/{len(nw1)} widths "
-        f"({', '.join(str(int(w)) for w in nw1['width'])})" if len(nw1) else "no data",
-        f"<= {AGREE:g} relative at every width", bool(ok.all()) if len(nw1) else None,
-        id="rop-equals-jax"))
-    rows.append(_rop_claim(nw, quick))
-    table_ = claims_table("hvp", rows, quick)
-    return table_
+    rows = [
+        at_most("hvp-ops-bounded", "hvp ops / forward ops is bounded by a constant over N", WHERE,
+                *_ops_ratio(hv), HVP_BOUND,
+                note=" at every N (5 x testbed's gradient-circuit bound 5 N + 1)"),
+        _in_n(hv, "wide", quick),
+        _in_n(hv, "deep", quick),
+        in_cache_claim(hv[hv["family"] == "wide"], "hvp-linear-in-n-wide-in-cache", "hvp", 32,
+                       WHERE, quick),
+        interval("hvp-plus-l", "hvp: the + l of O(N + l): at fixed N the time grows at most "
+                 "linearly in l', an input costing no more than a node", WHERE,
+                 *_plus_l(table[table["part"] == "hvp_l"]), PER_INPUT, quick=quick,
+                 subject="95% CI of b / (a / N)"),
+        exact("hessian-ops-counted", "the full Hessian runs exactly l HVPs: its counted rule "
+              "applications are l x one hvp's", WHERE, *_hessian_counted(he),
+              "exact in every row"),
+        _hessian(he, "l", quick),
+        _hessian(he, "N", quick),
+        agreement("jax-agrees", "circuits: testbed's Hessian and HVP agree with JAX's", WHERE_JAX,
+                  _hessian_jax(he), f"max |jax - testbed| <= {JAX_RTOL:g} max(1, |testbed|) in "
+                  "every check"),
+        exact("rop-equals-jax", "deep network: Pearlmutter's R-pass HVP equals jax.jit(jvp of "
+              "grad)", WHERE_NN, *_rop_equals(nw), f"<= {AGREE:g} relative at every width"),
+        _rop_cost(nw, quick),
+    ]
+    return claims_table("hvp", rows, quick)
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
@@ -593,7 +596,7 @@ def plot_hvp(table: pd.DataFrame, fig) -> None:
     a.axhline(HVP_BOUND, color="grey", ls=":", label=f"testbed's bound {HVP_BOUND}")
     a.set(xscale="log", xlabel="N (operations)", ylabel="operations / forward operations",
           title="circuits: exact op counts relative to f")
-    _finish(fig)
+    finish(fig)
 
 
 XLABEL = {"l": "l'", "N": "N"}
@@ -650,7 +653,7 @@ def plot_hessian(table: pd.DataFrame, fig) -> None:
           ylabel="median CPU time per call (s)", title=f"deep network, batch {BATCH}, tanh")
     for a in ax.flat:
         a.title.set_fontsize(FONT)
-    _finish(fig)
+    finish(fig)
 
 
 

@@ -115,7 +115,7 @@ def fixed_point(activation: str, sigma_w2: float, sigma_b2: float = 0.0, q0: flo
 
 def backward_second_moment(activation: str, q: Array, fan_out_var: Sequence[float],
                            top: float) -> Array:
-    """E[(dJ/dz[k])^2] for k = 1..L, from E[(dJ/dz[L])^2] = top going down.
+    """E[(dJ/dz[k])^2] for k = 1..r, from E[(dJ/dz[r])^2] = top going down.
 
     `q` holds q^1..q^L (forward); fan_out_var[k-1] = n[k] Var(w[k]) for k = 1..L (the last entry is
     unused). Layer L is linear (tau = z[L]); for k < L the factor is n[k+1] Var(w[k+1]) E[phi'^2] at

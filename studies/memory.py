@@ -36,10 +36,12 @@ from testbed.evaluate import counting, executor_of
 from testbed.nn import checkpoint as NC
 from testbed.random_circuits import BOX, random_circuit
 
-from ._claims import claim, claims_table, deciding, fmt, t95
+from ._builders import exact, inside, interval, worst_of
+from ._claims import claims_table, fmt
+from ._fits import linear_fit, loglog_fit, mean_interval, t95
 from ._seeds import generator
 from ._study import Study
-from ._timing import gc_paused, linear_fit, loglog_fit, mean_interval, timings
+from ._timing import gc_paused, timings
 
 WHERE = "docs/theory.md: The memory side of backprop (Griewank 1992; Chen et al. 2016)"
 SLOPE_ONE = (0.9, 1.1)
@@ -121,7 +123,7 @@ def _net(p: dict, seed: int) -> tuple:
 
 
 def _grads_bytes(net: nn.Network) -> int:
-    return sum(W.nbytes + b.nbytes for W, b in zip(net.W, net.b, strict=True))
+    return sum(W.nbytes + b.nbytes for W, b in zip(net.W[1:], net.b[1:], strict=True))
 
 
 def _deep_circuit(seed: int, n: int, key: str) -> tuple:
@@ -209,13 +211,14 @@ def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
     return t[[c for c in t.columns if c not in walls] + walls]
 
 
-def _slope_claim(cid: str, text: str, x: pd.Series, y: pd.Series, tol: tuple, quick: bool,
-                 what: str) -> dict:
+def _memory_slope(cid: str, text: str, x: pd.Series, y: pd.Series, tol: tuple, quick: bool,
+                  what: str, why_not: str | None = None) -> dict:
+    """The log-log slope of a peak memory against N or the depth."""
     b, lo, hi, n = loglog_fit(x, y) if len(x) else (np.nan, np.nan, np.nan, 0)
     span = f"{fmt(x.min())}..{fmt(x.max())}" if n else "no data"
-    return claim(text, WHERE, f"slope of log {what} {fmt(b, 3)} [95% CI {fmt(lo, 3)}, {fmt(hi, 3)}] "
-                 f"over {span} ({n} points)", f"95% CI of the slope inside [{tol[0]:g}, {tol[1]:g}]",
-                 id=cid, interval=(lo, hi), tolerance=tol, quick_undecidable=quick)
+    return interval(cid, text, WHERE, f"slope of log {what} {fmt(b, 3)} [95% CI {fmt(lo, 3)}, "
+                    f"{fmt(hi, 3)}] over {span} ({n} points)", (lo, hi), tol, quick=quick,
+                    subject="95% CI of the slope", why_not=why_not)
 
 
 MASKED = ("the returned gradients' w x w buffers, written layer by layer as the reverse sweep "
@@ -223,26 +226,93 @@ MASKED = ("the returned gradients' w x w buffers, written layer by layer as the 
           "an activation and they mask the snapshots in the peak (see the large-batch claim)")
 
 
-def _per_state_claim(rn: pd.DataFrame, cid: str, text: str, quick: bool,
-                     reason: str | None = None) -> dict:
-    if len(rn):
-        a, b, blo, bhi, n = linear_fit(rn["s"], rn["mem_grad"])
-        unit = float(rn["activation_bytes"].iloc[0])
-        lo, hi = blo / unit, bhi / unit
-        measured = (f"peak memory beyond the gradients = a + b s over s = {int(rn['s'].min())}.."
-                    f"{int(rn['s'].max())} ({n} points): b = {fmt(b / unit, 3)} [95% CI "
-                    f"{fmt(lo, 3)}, {fmt(hi, 3)}] stored activations of {fmt(unit)} bytes; "
-                    f"r = {int(rn['depth'].iloc[0])}, width {int(rn['width'].iloc[0])}, batch "
-                    f"{int(rn['batch'].iloc[0])}")
-    else:
-        lo = hi = np.nan
-        measured = "no data"
-    row = claim(text, WHERE, measured, f"95% CI of b inside [{PER_STATE[0]:g}, {PER_STATE[1]:g}] "
-                "activations", id=cid, interval=(lo, hi), tolerance=PER_STATE,
-                quick_undecidable=quick)
-    if reason and row["verdict"] != "PASSED" and not quick:
-        row["reason"] = f"{row['reason']}: {reason}"
-    return row
+def _per_state(rn: pd.DataFrame) -> tuple[str, tuple[float, float]]:
+    """(measured, 95% interval) of b in peak memory = a + b s, in stored activations."""
+    if not len(rn):
+        return "no data", (np.nan, np.nan)
+    a, b, blo, bhi, n = linear_fit(rn["s"], rn["mem_grad"])
+    unit = float(rn["activation_bytes"].iloc[0])
+    lo, hi = blo / unit, bhi / unit
+    return (f"peak memory beyond the gradients = a + b s over s = {int(rn['s'].min())}.."
+            f"{int(rn['s'].max())} ({n} points): b = {fmt(b / unit, 3)} [95% CI "
+            f"{fmt(lo, 3)}, {fmt(hi, 3)}] stored activations of {fmt(unit)} bytes; "
+            f"r = {int(rn['depth'].iloc[0])}, width {int(rn['width'].iloc[0])}, batch "
+            f"{int(rn['batch'].iloc[0])}"), (lo, hi)
+
+
+def _advances(revs: pd.DataFrame, rn: pd.DataFrame) -> tuple[bool | None, str]:
+    """(the layers advanced equal F(r, s) in every cell, the counts)."""
+    if not len(revs):
+        return None, "no data"
+    same = revs["layer_advances"] == revs["F"]
+    return bool(same.all()), (f"equal in {int(same.sum())}/{len(revs)} cells, r = "
+                              f"{int(revs['depth'].iloc[0])}, s = "
+                              f"{', '.join(str(int(s)) for s in rn['s'])}")
+
+
+def _stored(revs: pd.DataFrame, rn: pd.DataFrame) -> tuple[bool | None, str]:
+    """(at most s activations stored in every cell, the peaks)."""
+    ok = revs["stored_max"] <= revs["s"] if len(revs) else pd.Series(dtype=bool)
+    return (bool(ok.all()) if len(revs) else None), (
+        "peak stored: " + ", ".join(f"s={int(a)}: {int(b)}"
+                                    for a, b in zip(rn["s"], rn["stored_max"], strict=True))
+        if len(rn) else "no data")
+
+
+def _recomputed(rc: pd.DataFrame) -> tuple[bool | None, str]:
+    """(forward operations that ran = N + the recomputed segments' in every cell, the counts)."""
+    if not len(rc):
+        return None, "no data"
+    same = rc["counted_forward"] == rc["counted_expected"]
+    return bool(same.all()), f"equal in {int(same.sum())}/{len(rc)} cells"
+
+
+def _per_pass(rc: pd.DataFrame) -> tuple[str, tuple[float, float]]:
+    """(measured, 95% interval) of b in extra time / one forward pass = a + b F(n, s) / n."""
+    if not (len(rc) and rc["wall_extra_passes"].notna().any()):
+        return "no data", (np.nan, np.nan)
+    a, b, blo, bhi, n = linear_fit(rc["recomputed_passes"], rc["wall_extra_passes"])
+    return (f"extra time (checkpointed - plain) / one forward pass = a + b F(n, s) / n over "
+            f"F/n = {fmt(rc['recomputed_passes'].min())}..{fmt(rc['recomputed_passes'].max())}"
+            f" ({n} cells; t = {int(rc['t'].min())}..{int(rc['t'].max())}): b = {fmt(b, 3)} "
+            f"[95% CI {fmt(blo, 3)}, {fmt(bhi, 3)}], a = {fmt(a, 3)}; N = {int(rc['N'].iloc[0])}, "
+            f"{int(rc['segments'].iloc[0])} segments, timed on the "
+            f"{' and '.join(sorted(rc['executor'].unique()))} executor"), (blo, bhi)
+
+
+def _sqrt_bent(pn_large: pd.DataFrame) -> str | None:
+    """The cause, measured, of a sqrt(L) slope off 1/2: the arrays sqrt(L) stores, r / c
+    checkpoints and a stretch's 2 c z[k] and a[k] (c = ceil(sqrt r)), plus what does not grow
+    with the depth."""
+    if len(pn_large) < 3:
+        return None
+    c_ = np.ceil(np.sqrt(pn_large["depth"].to_numpy(dtype=float)))
+    stored = pn_large["depth"].to_numpy(dtype=float) / c_ + 2 * c_
+    a, b, _, _, _ = linear_fit(stored, pn_large["mem_sqrt"] / pn_large["activation_bytes"])
+    b0, _, _, _ = loglog_fit(pn_large["depth"], stored)
+    return (f"the peak is a + b x (the arrays stored, r/c + 2c) with b = {fmt(b, 3)} activations "
+            f"an array and a = {fmt(a, 3)} that do not grow with the depth (dJ/da, dJ/dz, Lemma "
+            f"1's products); the stored count alone has slope {fmt(b0, 3)} over these depths, the "
+            "constant bends the sum's")
+
+
+def _sqrt_time(st: pd.DataFrame) -> tuple[list, str]:
+    """(per-depth (interval, tolerance) parts, measured) of the sqrt / plain time ratio, every
+    round of every measurement pooled."""
+    if not len(st):
+        return [], "no data"
+    parts, texts = [], []
+    for depth, g in st.groupby("depth", sort=True):
+        n = g["wall_rounds"].sum()
+        mean = g["wall_logratio_sum"].sum() / n
+        var = (g["wall_logratio_sumsq"].sum() - n * mean**2) / (n - 1) if n > 1 else np.nan
+        half = t95(n) * np.sqrt(var / n)
+        lo_d, hi_d = np.exp(mean - half), np.exp(mean + half)
+        parts.append(((lo_d, hi_d), SQRT_TIME))
+        texts.append(f"r {int(depth)}: {fmt(np.exp(mean), 3)} [{fmt(lo_d, 3)}, {fmt(hi_d, 3)}] "
+                     f"(ops {fmt(g['ops_ratio'].iloc[0], 3)}, {int(n)} rounds)")
+    return parts, ("sqrt / plain time, 95% CI per depth: " + ", ".join(texts)
+                   + f"; width {int(st['width'].iloc[0])}, batch {int(st['batch'].iloc[0])}")
 
 
 def _none() -> pd.Series:
@@ -250,7 +320,6 @@ def _none() -> pd.Series:
 
 
 def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
-    rows = []
     cfg = QUICK if quick else FULL
     pc = table[table["part"] == "plain-circuit"]
     nets = table[table["part"].isin(["plain-net", "revolve-net"])]
@@ -259,117 +328,62 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
     rn = nets[(nets["part"] == "revolve-net") & ~large]
     pn_large = nets[(nets["part"] == "plain-net") & large]
     rn_large = nets[(nets["part"] == "revolve-net") & large]
+    revs = pd.concat([rn, rn_large])
     rc = table[table["part"] == "revolve-circuit"]
     st = table[table["part"] == "sqrt-time"]
-    # plain reverse mode: O(N) memory; the forward pass alone: O(width)
-    rows.append(_slope_claim("grad-memory-linear-in-n", "deep circuits: the peak memory of "
-                             "plain value_and_grad grows linearly in N (it keeps every value)",
-                             pc.get("N", _none()), pc.get("mem_grad", _none()), SLOPE_ONE, quick,
-                             "peak bytes against log N"))
-    rows.append(_slope_claim("forward-memory-flat-in-n", "deep circuits: the peak memory of a "
-                             "forward pass that keeps only the state is independent of N",
-                             pc.get("N", _none()), pc.get("mem_forward", _none()), FLAT, quick,
-                             "peak bytes against log N"))
-    rows.append(_slope_claim("net-grad-memory-linear-in-depth", "deep narrow networks: the peak "
-                             "memory of plain backprop beyond the gradients grows linearly in the "
-                             "depth", pn.get("depth", _none()), pn.get("mem_grad", _none()),
-                             SLOPE_ONE, quick, "peak bytes against log depth"))
-    rows.append(_slope_claim("net-forward-memory-flat-in-depth", "deep narrow networks: the peak "
-                             "memory of the forward pass alone is independent of the depth",
-                             pn.get("depth", _none()), pn.get("mem_forward", _none()), FLAT, quick,
-                             "peak bytes against log depth"))
-    # revolve: exact counts, stored states, memory linear in s
-    revs = pd.concat([rn, rn_large])
-    same = revs["layer_advances"] == revs["F"] if len(revs) else pd.Series(dtype=bool)
-    rows.append(claim("revolve: the layers advanced equal F(r, s) = t r - C(s + t, t - 1) in every "
-                      "cell (counted)", WHERE, f"equal in {int(same.sum())}/{len(revs)} cells, r = "
-                      f"{int(revs['depth'].iloc[0])}, s = "
-                      f"{', '.join(str(int(s)) for s in rn['s'])}" if len(revs) else "no data",
-                      "exact in every cell", bool(same.all()) if len(revs) else None,
-                      id="revolve-forward-steps-exact"))
-    ok = revs["stored_max"] <= revs["s"] if len(revs) else pd.Series(dtype=bool)
-    rows.append(claim("revolve: at most s activations are stored at once (the one of a[0] = x "
-                      "counted among them)", WHERE, "peak stored: " + ", ".join(
-                          f"s={int(a)}: {int(b)}" for a, b in zip(rn["s"], rn["stored_max"], strict=True))
-                      if len(rn) else "no data", "<= s in every cell",
-                      bool(ok.all()) if len(revs) else None, id="revolve-stored-states"))
-    rows.append(_per_state_claim(rn, "revolve-memory-linear-in-s", "revolve: the peak memory "
-                                 "grows linearly in s, one stored activation per snapshot", quick,
-                                 MASKED))
-    rows.append(_per_state_claim(rn_large, "revolve-memory-linear-in-s-large-batch", "revolve: "
-                                 "the peak memory grows linearly in s, one stored activation per "
-                                 "snapshot (batch 32 x the width; specified after seeing the data)",
-                                 quick))
-    same = rc["counted_forward"] == rc["counted_expected"] if len(rc) else pd.Series(dtype=bool)
-    exact = same.all() if len(rc) else None
-    rows.append(claim("revolve (circuits): the forward operations that ran are N plus the "
-                      "recomputed segments' (counted)", WHERE,
-                      f"equal in {int(same.sum())}/{len(rc)} cells" if len(rc) else "no data",
-                      "exact in every cell",
-                      bool(exact) if exact is not None else None, id="revolve-recomputation-counted"))
-    if len(rc) and rc["wall_extra_passes"].notna().any():
-        a, b, blo, bhi, n = linear_fit(rc["recomputed_passes"], rc["wall_extra_passes"])
-        measured = (f"extra time (checkpointed - plain) / one forward pass = a + b F(n, s) / n over "
-                    f"F/n = {fmt(rc['recomputed_passes'].min())}..{fmt(rc['recomputed_passes'].max())}"
-                    f" ({n} cells; t = {int(rc['t'].min())}..{int(rc['t'].max())}): b = {fmt(b, 3)} "
-                    f"[95% CI {fmt(blo, 3)}, {fmt(bhi, 3)}], a = {fmt(a, 3)}; N = {int(rc['N'].iloc[0])}, "
-                    f"{int(rc['segments'].iloc[0])} segments, timed on the "
-                    f"{' and '.join(sorted(rc['executor'].unique()))} executor")
-    else:
-        blo = bhi = np.nan
-        measured = "no data"
-    rows.append(claim("revolve (circuits): the time grows as the recomputed forward passes, "
-                      "(1 + t) passes at most with repetition number t", WHERE, measured,
-                      f"95% CI of b inside [{RECOMPUTE_SLOPE[0]:g}, {RECOMPUTE_SLOPE[1]:g}]",
-                      id="revolve-time-per-recomputed-pass", interval=(blo, bhi),
-                      tolerance=RECOMPUTE_SLOPE, quick_undecidable=quick))
-    r = _slope_claim("sqrt-memory-half-in-depth", "sqrt(L) checkpointing: the peak memory "
-                     "beyond the gradients grows as the square root of the depth",
-                     pn.get("depth", pd.Series(dtype=float)),
-                     pn.get("mem_sqrt", pd.Series(dtype=float)), SLOPE_HALF, quick,
-                     "peak bytes against log depth")
-    if r["verdict"] != "PASSED" and not quick:
-        r["reason"] = f"{r['reason']}: {MASKED}"
-    rows.append(r)
-    r = _slope_claim("sqrt-memory-half-in-depth-large-batch", "sqrt(L) checkpointing: the peak "
-                     "memory beyond the gradients grows as the square root of the depth (batch 32 "
-                     "x the width; specified after seeing the data)",
-                     pn_large.get("depth", _none()), pn_large.get("mem_sqrt", _none()), SLOPE_HALF,
-                     quick, "peak bytes against log depth")
-    if r["verdict"] != "PASSED" and not quick and len(pn_large) >= 3:
-        # the cause, measured: the arrays sqrt(L) stores, r / c checkpoints and a stretch's 2 c
-        # z[k] and a[k] (c = ceil(sqrt r)), plus what does not grow with the depth
-        c_ = np.ceil(np.sqrt(pn_large["depth"].to_numpy(dtype=float)))
-        stored = pn_large["depth"].to_numpy(dtype=float) / c_ + 2 * c_
-        a, b, _, _, _ = linear_fit(stored, pn_large["mem_sqrt"] / pn_large["activation_bytes"])
-        b0, _, _, _ = loglog_fit(pn_large["depth"], stored)
-        r["reason"] = (f"{r['reason']}: the peak is a + b x (the arrays stored, r/c + 2c) with b = "
-                       f"{fmt(b, 3)} activations an array and a = {fmt(a, 3)} that do not grow with "
-                       f"the depth (dJ/da, dJ/dz, Lemma 1's products); the stored count alone has "
-                       f"slope {fmt(b0, 3)} over these depths, the constant bends the sum's")
-    rows.append(r)
-    if len(st):
-        parts, texts = [], []
-        for depth, g in st.groupby("depth", sort=True):  # every round of every measurement pooled
-            n = g["wall_rounds"].sum()
-            mean = g["wall_logratio_sum"].sum() / n
-            var = (g["wall_logratio_sumsq"].sum() - n * mean**2) / (n - 1) if n > 1 else np.nan
-            half = t95(n) * np.sqrt(var / n)
-            lo_d, hi_d = np.exp(mean - half), np.exp(mean + half)
-            parts.append(((lo_d, hi_d), SQRT_TIME))
-            texts.append(f"r {int(depth)}: {fmt(np.exp(mean), 3)} [{fmt(lo_d, 3)}, {fmt(hi_d, 3)}] "
-                         f"(ops {fmt(g['ops_ratio'].iloc[0], 3)}, {int(n)} rounds)")
-        (lo, hi), _ = deciding(parts)
-        measured = ("sqrt / plain time, 95% CI per depth: " + ", ".join(texts)
-                    + f"; width {int(st['width'].iloc[0])}, batch {int(st['batch'].iloc[0])}")
-    else:
-        lo = hi = np.nan
-        measured = "no data"
-    rows.append(claim("sqrt(L) checkpointing costs one extra forward pass: time ratio to plain "
-                      "backprop within the op counts' prediction", WHERE, measured,
-                      f"every depth's 95% CI inside [{SQRT_TIME[0]:g}, {SQRT_TIME[1]:g}] (op counts: "
-                      "1 + 1/3)", id="sqrt-time-one-extra-forward", interval=(lo, hi),
-                      tolerance=SQRT_TIME, quick_undecidable=quick))
+    full = not quick
+    rows = [
+        # plain reverse mode: O(N) memory; the forward pass alone: O(width)
+        _memory_slope("grad-memory-linear-in-n", "deep circuits: the peak memory of plain "
+                      "value_and_grad grows linearly in N (it keeps every value)",
+                      pc.get("N", _none()), pc.get("mem_grad", _none()), SLOPE_ONE, quick,
+                      "peak bytes against log N"),
+        _memory_slope("forward-memory-flat-in-n", "deep circuits: the peak memory of a forward "
+                      "pass that keeps only the state is independent of N", pc.get("N", _none()),
+                      pc.get("mem_forward", _none()), FLAT, quick, "peak bytes against log N"),
+        _memory_slope("net-grad-memory-linear-in-depth", "deep narrow networks: the peak memory "
+                      "of plain backprop beyond the gradients grows linearly in the depth",
+                      pn.get("depth", _none()), pn.get("mem_grad", _none()), SLOPE_ONE, quick,
+                      "peak bytes against log depth"),
+        _memory_slope("net-forward-memory-flat-in-depth", "deep narrow networks: the peak memory "
+                      "of the forward pass alone is independent of the depth",
+                      pn.get("depth", _none()), pn.get("mem_forward", _none()), FLAT, quick,
+                      "peak bytes against log depth"),
+        # revolve: exact counts, stored states, memory linear in s
+        exact("revolve-forward-steps-exact", "revolve: the layers advanced equal F(r, s) = t r - "
+              "C(s + t, t - 1) in every cell (counted)", WHERE, *_advances(revs, rn),
+              "exact in every cell"),
+        exact("revolve-stored-states", "revolve: at most s activations are stored at once (the "
+              "one of a[0] = x counted among them)", WHERE, *_stored(revs, rn),
+              "<= s in every cell"),
+        interval("revolve-memory-linear-in-s", "revolve: the peak memory grows linearly in s, one "
+                 "stored activation per snapshot", WHERE, *_per_state(rn), PER_STATE, quick=quick,
+                 subject="95% CI of b", note=" activations", why_not=MASKED if full else None),
+        interval("revolve-memory-linear-in-s-large-batch", "revolve: the peak memory grows "
+                 "linearly in s, one stored activation per snapshot (batch 32 x the width; "
+                 "specified after seeing the data)", WHERE, *_per_state(rn_large), PER_STATE,
+                 quick=quick, subject="95% CI of b", note=" activations"),
+        exact("revolve-recomputation-counted", "revolve (circuits): the forward operations that "
+              "ran are N plus the recomputed segments' (counted)", WHERE, *_recomputed(rc),
+              "exact in every cell"),
+        interval("revolve-time-per-recomputed-pass", "revolve (circuits): the time grows as the "
+                 "recomputed forward passes, (1 + t) passes at most with repetition number t",
+                 WHERE, *_per_pass(rc), RECOMPUTE_SLOPE, quick=quick, subject="95% CI of b"),
+        _memory_slope("sqrt-memory-half-in-depth", "sqrt(L) checkpointing: the peak memory beyond "
+                      "the gradients grows as the square root of the depth",
+                      pn.get("depth", _none()), pn.get("mem_sqrt", _none()), SLOPE_HALF, quick,
+                      "peak bytes against log depth", why_not=MASKED if full else None),
+        _memory_slope("sqrt-memory-half-in-depth-large-batch", "sqrt(L) checkpointing: the peak "
+                      "memory beyond the gradients grows as the square root of the depth (batch "
+                      "32 x the width; specified after seeing the data)",
+                      pn_large.get("depth", _none()), pn_large.get("mem_sqrt", _none()),
+                      SLOPE_HALF, quick, "peak bytes against log depth",
+                      why_not=_sqrt_bent(pn_large) if full else None),
+        worst_of("sqrt-time-one-extra-forward", "sqrt(L) checkpointing costs one extra forward "
+                 "pass: time ratio to plain backprop within the op counts' prediction", WHERE,
+                 *_sqrt_time(st), f"every depth's {inside(SQRT_TIME)} (op counts: 1 + 1/3)",
+                 quick=quick),
+    ]
     return claims_table("memory", rows, quick)
 
 

@@ -20,7 +20,8 @@ import pandas as pd
 
 from testbed.nn import init_network, loss, train
 
-from ._claims import claim, claims_table, fmt
+from ._builders import exact, logical
+from ._claims import claims_table, fmt
 from ._plots import legible
 from ._seeds import generator
 from ._study import Study
@@ -74,9 +75,9 @@ def cell(p: dict, seed: int) -> pd.DataFrame:
         row = {"activation": act, "init": init, "replicate": rep, "step": t,
                "loss": loss(net, x, y)}
         for k in range(1, r):
-            row[f"distinct_{k}"] = distinct_units(net.W[k - 1], net.b[k - 1])
-        row["max_dW"] = max(float(np.abs(net.W[k] - net0.W[k]).max()) for k in range(r))
-        row["max_db_hidden"] = max(float(np.abs(net.b[k] - net0.b[k]).max()) for k in range(r - 1))
+            row[f"distinct_{k}"] = distinct_units(net.W[k], net.b[k])
+        row["max_dW"] = max(float(np.abs(net.W[k] - net0.W[k]).max()) for k in range(1, r + 1))
+        row["max_db_hidden"] = max(float(np.abs(net.b[k] - net0.b[k]).max()) for k in range(1, r))
         row["db_out"] = float(np.abs(net.b[-1] - net0.b[-1]).max())
         rows.append(row)
     return pd.DataFrame(rows)
@@ -91,33 +92,33 @@ def _distinct_cols(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.startswith("distinct_")]
 
 
-def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
-    """Symmetry claims, from the per-step table."""
-    cols, width = _distinct_cols(table), max(SIZES[1:-1])
-    n_steps = int(table["step"].max()) if len(table) else 0
-    rows = []
-    for init in ("zeros", "constant"):
-        t = table[table["init"] == init]
-        d = t[cols].to_numpy()
-        per_act = ", ".join(
-            f"{a}: {int(g[cols].to_numpy().min())}..{int(g[cols].to_numpy().max())}"
-            for a, g in t.groupby("activation"))
-        rows.append(claim(
-            f"{init} initialisation{' (c=0.1)' if init == 'constant' else ''} keeps exactly one "
-            f"distinct unit per hidden layer at every SGD step", WHERE,
+def _one_unit(table: pd.DataFrame, init: str) -> tuple[bool, str]:
+    """(every hidden layer of `init` has one distinct unit at every step, the counts per
+    activation)."""
+    cols, n_steps = _distinct_cols(table), int(table["step"].max()) if len(table) else 0
+    t = table[table["init"] == init]
+    d = t[cols].to_numpy()
+    per_act = ", ".join(
+        f"{a}: {int(g[cols].to_numpy().min())}..{int(g[cols].to_numpy().max())}"
+        for a, g in t.groupby("activation"))
+    return (bool(d.size) and bool((d == 1).all()),
             f"distinct units per layer over {len(cols)} layers x {n_steps + 1} steps x "
-            f"{t['replicate'].nunique()} seeds: {per_act or 'no data'}",
-            f"1 everywhere (width {max(SIZES[1:-1])})", bool(d.size) and bool((d == 1).all()),
-            id=f"{init}-one-unit"))
+            f"{t['replicate'].nunique()} seeds: {per_act or 'no data'}")
+
+
+def _frozen(table: pd.DataFrame) -> tuple[bool, str]:
+    """(no weight and no hidden bias of relu with zeros moved, how far they and b[r] moved)."""
     t = table[(table["init"] == "zeros") & (table["activation"] == "relu")]
     moved = float(t[["max_dW", "max_db_hidden"]].to_numpy().max()) if len(t) else np.nan
-    rows.append(claim(
-        "relu with zeros: no weight moves at all (relu'(0) = 0 and every a[k] = relu(0) = 0, so "
-        "dJ/dW[k] = dJ/dz[k] a[k-1]^T = 0 for k >= 2 and dJ/dz[k] = 0 for hidden k; only the "
-        "output bias b[r] learns)", WHERE,
-        f"max |W[k] - W0[k]| and |b_hidden - b0| over all steps: {fmt(moved)}; output bias moved "
-        f"by up to {fmt(float(t['db_out'].max()) if len(t) else np.nan)}",
-        "exactly 0", bool(np.isfinite(moved) and moved == 0.0), id="relu-zeros-frozen"))
+    return (bool(np.isfinite(moved) and moved == 0.0),
+            f"max |W[k] - W0[k]| and |b_hidden - b0| over all steps: {fmt(moved)}; output bias "
+            f"moved by up to {fmt(float(t['db_out'].max()) if len(t) else np.nan)}")
+
+
+def _xavier(table: pd.DataFrame, width: int) -> tuple[bool | None, str]:
+    """(xavier keeps `width` distinct units and ends below zeros and constant in every
+    (activation, seed) pair, None without xavier rows; the counts and seed 0's final losses)."""
+    cols, n_steps = _distinct_cols(table), int(table["step"].max()) if len(table) else 0
     x = table[table["init"] == "xavier_normal"]
     dmin = int(x[cols].to_numpy().min()) if len(x) else -1
     final = table[table["step"] == n_steps].set_index(["activation", "replicate", "init"])["loss"]
@@ -129,17 +130,29 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
         wins += int(all(np.isfinite(o) and fx < o for o in others) and np.isfinite(fx))
         if rep == 0:
             detail.append(f"{act}: {fmt(fx)} vs zeros {fmt(others[0])}, constant {fmt(others[1])}")
-    rows.append(claim(
-        "xavier gives as many distinct units as the width at every step, and a lower final loss "
-        "than zeros and constant", WHERE,
-        f"min distinct units {dmin} (width {width}); final J lower in {wins}/{total} "
-        f"(activation, seed) pairs; seed 0: {'; '.join(detail)}",
-        f"{width} distinct units; lower loss in every pair",
-        (dmin == width and total > 0 and wins == total) if len(x) else None,
-        id="xavier-breaks-symmetry",
+    return ((dmin == width and total > 0 and wins == total) if len(x) else None,
+            f"min distinct units {dmin} (width {width}); final J lower in {wins}/{total} "
+            f"(activation, seed) pairs; seed 0: {'; '.join(detail)}")
+
+
+def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
+    """Symmetry claims, from the per-step table."""
+    width = max(SIZES[1:-1])
+    return claims_table("symmetry", [
+        *(exact(f"{init}-one-unit", f"{init} initialisation{' (c=0.1)' if init == 'constant' else ''}"
+                " keeps exactly one distinct unit per hidden layer at every SGD step", WHERE,
+                *_one_unit(table, init), f"1 everywhere (width {width})")
+          for init in ("zeros", "constant")),
+        exact("relu-zeros-frozen", "relu with zeros: no weight moves at all (relu'(0) = 0 and every "
+              "a[k] = relu(0) = 0, so dJ/dW[k] = dJ/dz[k] a[k-1]^T = 0 for k >= 2 and dJ/dz[k] = 0 "
+              "for hidden k; only the output bias b[r] learns)", WHERE, *_frozen(table),
+              "exactly 0"),
         # quick mode's few steps leave the sigmoid networks on the plateau (see the notes)
-        quick_undecidable=quick))
-    return claims_table("symmetry", rows, quick)
+        logical("xavier-breaks-symmetry", "xavier gives as many distinct units as the width at "
+                "every step, and a lower final loss than zeros and constant", WHERE,
+                *_xavier(table, width), f"{width} distinct units; lower loss in every pair",
+                quick=quick),
+    ], quick)
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:

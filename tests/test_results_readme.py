@@ -14,7 +14,7 @@ from studies._runner import run_study
 from studies._study import Study
 from studies._writer import write_study
 
-ENV_KEYS = {"python", "numpy", "jax", "blas", "cpu", "cores", "date"}
+ENV_KEYS = {"python", "numpy", "numba", "jax", "blas", "cpu", "cores", "date"}
 
 
 def _cell(params: dict, seed: int) -> pd.DataFrame:

@@ -136,3 +136,72 @@ def test_a_band_of_0_9_to_1_2_would_pass_a_run_that_never_reaches_2_over_eta():
     t.loc[sel, "sharpness"] = 0.92 * 2 / 0.05
     v = _verdicts(t)
     assert v["median-band-eta0p05-seed0"] == FAILED and v["reaches-eta0p05-seed0"] == FAILED
+
+
+# --- Hutch++ on G: the claims specified after seeing the data ----------------------------------------
+
+
+def _hutchpp_g_table(error: str = "predicted") -> pd.DataFrame:
+    """Hutch++ estimates on a G with spectrum lambda_i = i^-1.5 (so ||G - G_k||_F ~ k^-1 and the
+    predicted error ~ m^-1.5), `pp_predicted` computed as the cells compute it; the error follows
+    the prediction ("predicted"), or a doctored rate ("m^-1", "m^-1/2")."""
+    rng = np.random.default_rng(1)
+    lam = np.arange(1, 401, dtype=float) ** -1.5
+    rows = []
+    for m in cs.EST["ms"]:
+        pred = np.sqrt(np.sum(lam[m // 3:] ** 2)) / (np.sqrt(m) * lam.sum())
+        base = {"predicted": 3 * pred, "m^-1": 0.5 / m, "m^-1/2": 0.5 / np.sqrt(m)}[error]
+        for rep in range(cs.EST["reps"]):
+            rows.append({"part": "estimators", "matrix": "G", "method": "hutch++", "m": m, "rep": rep,
+                         "rel_error": base * np.exp(0.1 * rng.standard_normal()), "pp_predicted": pred})
+    return pd.DataFrame(rows)
+
+
+def _hutchpp_claims(table: pd.DataFrame) -> pd.DataFrame:
+    return cs._claims(table, quick=False).set_index("id")
+
+
+def test_hutchpp_claims_specified_after_the_data_are_present_and_read_the_table():
+    c = _hutchpp_claims(_hutchpp_g_table())
+    # the pre-registered two-sided claim is kept as it was: slope -1.5 is outside [-1.25, -0.75]
+    assert c.loc["hutchpp-slope-g", "expected"] == "[-1.25, -0.75]"
+    assert c.loc["hutchpp-slope-g", "verdict"] == FAILED
+    for cid in ("hutchpp-at-least-m1-g", "hutchpp-spectrum-rate-g"):
+        assert "specified after seeing the data" in c.loc[cid, "claim"]
+        assert "specified after seeing the data" in c.loc[cid, "expected"]
+        assert c.loc[cid, "verdict"] == PASSED, c.loc[cid].to_dict()
+    assert c.loc["hutchpp-at-least-m1-g", "expected"].startswith("95% CI of the slope <= -1")
+    assert c.loc["hutchpp-spectrum-rate-g", "expected"].startswith(
+        "95% CI of the slope inside [-0.25, 0.25]")
+    assert "the predicted curve alone: slope -1.46" in c.loc["hutchpp-spectrum-rate-g", "measured"]
+
+    # doctored: an error falling as m^-1 is not the predicted m^-1.5 (and not clearly faster than m^-1)
+    c = _hutchpp_claims(_hutchpp_g_table("m^-1"))
+    assert c.loc["hutchpp-spectrum-rate-g", "verdict"] == FAILED
+    assert c.loc["hutchpp-at-least-m1-g", "verdict"] == INCONCLUSIVE
+    assert c.loc["hutchpp-slope-g", "verdict"] == PASSED
+    # doctored: m^-1/2 is slower than m^-1
+    c = _hutchpp_claims(_hutchpp_g_table("m^-1/2"))
+    assert c.loc["hutchpp-at-least-m1-g", "verdict"] == FAILED
+    assert c.loc["hutchpp-spectrum-rate-g", "verdict"] == FAILED
+    # doctored prediction: the same errors against a predicted curve tilted by m^0.5 fail it
+    t = _hutchpp_g_table()
+    t["pp_predicted"] *= np.sqrt(t["m"])
+    assert _hutchpp_claims(t).loc["hutchpp-spectrum-rate-g", "verdict"] == FAILED
+    # a table without the prediction (cells from before it was stored) fails it, not drops it
+    c = _hutchpp_claims(_hutchpp_g_table().drop(columns="pp_predicted"))
+    assert c.loc["hutchpp-spectrum-rate-g", "verdict"] == FAILED
+    assert c.loc["hutchpp-at-least-m1-g", "verdict"] == PASSED
+
+
+def test_the_estimators_cell_stores_the_predicted_rate_deterministically():
+    p = {"part": "estimators", "matrix": "G", "quick": True}
+    a, b = cs._cell(p, 3), cs._cell(p, 3)
+    pd.testing.assert_frame_equal(a, b)
+    pp = a[a["method"] == "hutch++"].groupby("m")[["tail_fro", "pp_predicted"]].nunique()
+    assert (pp == 1).all().all()
+    first = a[a["method"] == "hutch++"].groupby("m").first()
+    ms = first.index.to_numpy(float)
+    np.testing.assert_allclose(first["pp_predicted"],
+                               first["tail_fro"] / (np.sqrt(ms) * first["trace"].abs()))
+    assert a.loc[a["method"] == "hutchinson", "pp_predicted"].isna().all()
