@@ -7,7 +7,7 @@ export HYPOTHESIS_PROFILE ?= ci
 export MPLBACKEND := Agg
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint reproduce quick bench clean docs coverage
+.PHONY: help install test lint reproduce quick bench clean docs coverage mutants
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,11 +25,21 @@ install: $(STAMP)  ## create .venv and install testbed with its test and dask ex
 lint: $(STAMP)  ## ruff over the package, tests, studies and benchmarks
 	$(PY) -m ruff check testbed tests studies benchmarks
 
+# the suite on every core (pytest-xdist; a test file stays on one worker, so its module-scoped
+# fixtures, such as one quick run of several studies, run once)
 test: lint  ## install, lint, then run the whole suite (HYPOTHESIS_PROFILE=ci|dev|thorough)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 coverage: $(STAMP)  ## the suite under branch coverage of testbed/, listing every line and branch not reached
 	$(PY) -m pytest -q --cov=testbed --cov-branch --cov-report=term-missing:skip-covered
+
+# mutmut over the derivative code ([tool.mutmut] in pyproject.toml); MUTANTS='glob' runs only
+# the mutants whose names match (e.g. MUTANTS='testbed.nn.*'); the numba kernels of the run are
+# cached in mutants/.kernel-cache (named by a hash of their source: a mutated generator writes new ones)
+MUTANTS ?=
+mutants: $(STAMP)  ## mutation run (mutmut) over the derivative code; results and survivors in tests/MUTANTS.md
+	HYPOTHESIS_PROFILE=dev TESTBED_CACHE_DIR=$(CURDIR)/mutants/.kernel-cache $(VENV)/bin/mutmut run $(MUTANTS)
+	$(VENV)/bin/mutmut results
 
 reproduce: $(STAMP)  ## install, run every study, write results/ (about 30 min on 2 cores)
 	$(PY) -m studies all

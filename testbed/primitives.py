@@ -203,7 +203,7 @@ def _dual_apply(prim: Primitive, args: tuple) -> Dual:
 # --- implementations on floats (numba compiles these unchanged) ------------------------------------
 
 
-def _sigmoid(x: float) -> float:
+def _sigmoid(x: float) -> float:  # pragma: no mutate block (numba-compiled)
     # exp of a non-positive number only: no overflow for any finite x.
     if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -211,21 +211,21 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
-def _relu(x: float) -> float:
+def _relu(x: float) -> float:  # pragma: no mutate block (numba-compiled)
     return x if x > 0.0 else 0.0
 
 
-def _step(x: float) -> float:
+def _step(x: float) -> float:  # pragma: no mutate block (numba-compiled)
     return 1.0 if x > 0.0 else 0.0
 
 
-def _dsigmoid(x: float) -> float:
+def _dsigmoid(x: float) -> float:  # pragma: no mutate block (numba-compiled)
     # sigmoid(x) sigmoid(-x) = e / (1 + e)^2 with e = exp(-|x|) <= 1: no overflow, no cancellation
     e = math.exp(-abs(x))
     return e / ((1.0 + e) * (1.0 + e))
 
 
-def _sech2(x: float) -> float:
+def _sech2(x: float) -> float:  # pragma: no mutate block (numba-compiled)
     # 4 e / (1 + e)^2 with e = exp(-2 |x|); |x| capped at 400 (e is 0 from 373 on) so 2|x| is finite
     e = math.exp(-2.0 * min(abs(x), 400.0))
     return 4.0 * e / ((1.0 + e) * (1.0 + e))
@@ -263,15 +263,15 @@ def _np_sech2(x: np.ndarray) -> np.ndarray:
 EXP_MAX_ARG = 709.78
 
 
-def _nonzero_divisor(x: float, y: float) -> bool:
+def _nonzero_divisor(x: float, y: float) -> bool:  # pragma: no mutate block (numba-compiled)
     return y != 0.0
 
 
-def _positive(x: float) -> bool:
+def _positive(x: float) -> bool:  # pragma: no mutate block (numba-compiled)
     return x > 0.0
 
 
-def _exp_finite(x: float) -> bool:
+def _exp_finite(x: float) -> bool:  # pragma: no mutate block (numba-compiled)
     return x <= EXP_MAX_ARG
 
 
