@@ -25,9 +25,12 @@ install: $(STAMP)  ## create .venv and install testbed with its test and dask ex
 lint: $(STAMP)  ## ruff over the package, tests, studies and benchmarks
 	$(PY) -m ruff check testbed tests studies benchmarks
 
-# the suite on every core (pytest-xdist; a test file stays on one worker, so its module-scoped
-# fixtures, such as one quick run of several studies, run once)
+# the numba kernels compiled once first (a fresh machine has none cached: otherwise every worker
+# and every study process compiles them itself), then the suite on every core (pytest-xdist; a
+# test file stays on one worker, so its module-scoped fixtures, such as one quick run of several
+# studies, run once)
 test: lint  ## install, lint, then run the whole suite (HYPOTHESIS_PROFILE=ci|dev|thorough)
+	$(PY) -c "import testbed.compiled as k; k.warm()"
 	$(PY) -m pytest -q -n auto --dist loadfile
 
 coverage: $(STAMP)  ## the suite under branch coverage of testbed/, listing every line and branch not reached

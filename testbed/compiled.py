@@ -463,3 +463,28 @@ def load_report() -> dict:
     "seconds": its first call, compile or cache load included}}}."""
     return {"import_s": _LOADED["import_s"], "path": _LOADED["path"],
             "kernels": {k: dict(v) for k, v in _FIRST.items()}}
+
+
+
+def warm() -> dict:
+    """Compile (or load from the cache) every kernel now: each one is a dispatch over every
+    opcode, compiled once per argument layout, so one small circuit run through every transform
+    at a single point and at a batch reaches them all. A test run about to start several
+    processes then finds every kernel in the cache. Returns `load_report()`."""
+    import numpy as np
+
+    import testbed
+
+    from . import evaluate as E
+
+    c = testbed.trace(lambda x: testbed.sin(x[0] * x[1]) + testbed.log(x[0] + 2.0) / x[1], 2)
+    v = np.ones(2)
+    for x in (np.full(2, 0.5), np.full((3, 2), 0.5)):
+        testbed.evaluate.evaluate(c, x, executor="compiled")
+        testbed.value_and_grad(c, x, executor="compiled")
+        testbed.jvp(c, x, v if x.ndim == 1 else np.ones_like(x), executor="compiled")
+        testbed.hvp(c, x, v if x.ndim == 1 else np.ones_like(x), executor="compiled")
+        X, _ = E.as_points(c, x)  # (l,) or (l, B)
+        E.tangent(c, E.forward(c, X, executor="compiled"), np.ones_like(X), executor="compiled")
+    testbed.fd_grad(c, np.full(2, 0.5), executor="compiled")
+    return load_report()
