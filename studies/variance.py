@@ -43,7 +43,7 @@ from testbed.nn import Network, backward, forward, init_network
 from testbed.nn import variance as init_variance
 
 from . import meanfield as mf
-from ._builders import bound, worst_of
+from ._builders import bound, span, worst_of
 from ._claims import claims_table, deciding, fmt
 from ._fits import slope, t95
 from ._plots import legible
@@ -394,11 +394,6 @@ def _layer_parts(t: pd.DataFrame, ref: np.ndarray | float, tol: tuple[float, flo
             zip(t["z_ci_lo"].to_numpy(), t["z_ci_hi"].to_numpy(), ref, strict=True)]
 
 
-def _span(tolerance: tuple[float, float]) -> str:
-    """'[lo, hi]': a tolerance as the expected texts show it."""
-    return f"[{bound(tolerance[0])}, {bound(tolerance[1])}]"
-
-
 def _factor_claim(table: pd.DataFrame, config: str, tolerance: tuple[float, float], text: str,
                   theory: str, cid: str, quick: bool) -> dict:
     """The per-layer factor of mean Var(z[k]) fitted over the hidden layers (jackknife
@@ -412,7 +407,7 @@ def _factor_claim(table: pd.DataFrame, config: str, tolerance: tuple[float, floa
     measured = (f"fitted factor {fmt(f, 4)} [95% CI {fmt(ci[0], 4)}, {fmt(ci[1], 4)}] (jackknife "
                 f"SE {100 * se:.2f}%, t-interval) over k=1..{len(t)} ({note})")
     return worst_of(cid, f"{text} [{config}]", WHERE, [(ci, tolerance)], measured,
-                    f"in {_span(tolerance)} ({theory})", quick=quick)
+                    f"in {span(tolerance)} ({theory})", quick=quick)
 
 
 def _half_claim(table: pd.DataFrame, init: str, direction: str, cid: str, text: str,
@@ -443,7 +438,7 @@ def _half_claim(table: pd.DataFrame, init: str, direction: str, cid: str, text: 
                     (f"per-layer factor of {quantity} by layer type n_in->n_out: "
                      + "; ".join(shown) + f" ({seeds} seeds, jackknife t-intervals)")
                     if shown else "no data",
-                    f"{rule}; measured / predicted in {_span(tolerance)} for every layer type",
+                    f"{rule}; measured / predicted in {span(tolerance)} for every layer type",
                     quick=quick)
 
 
@@ -480,7 +475,7 @@ def _one_layer_claim(table: pd.DataFrame, n: int, m: int, B: int, quick: bool) -
                     f"one layer: E Var(o) = n Var(w) Var(x), and the spread of one layer's Var(o) "
                     f"over seeds is sqrt(2/(nm) + 2(n+m+1)/(nmB)) (n={n}, m={m}, B={B})", WHERE,
                     parts, measured,
-                    f"mean ratio in {_span(mean_tol)}; spread / formula in {_span(spread_tol)}",
+                    f"mean ratio in {span(mean_tol)}; spread / formula in {span(spread_tol)}",
                     quick=quick)
 
 
@@ -498,7 +493,7 @@ def _keeps_claim(table: pd.DataFrame, init: str, quick: bool) -> dict:
                     parts,
                     (f"Var(z[k]) in [{fmt(v.min())}, {fmt(v.max())}]; deciding layer's 95% CI "
                      f"[{fmt(lo, 4)}, {fmt(hi, 4)}] ({_seed_note(t)})") if len(t) else "no data",
-                    f"every layer's 95% CI within {_span(KEEP_TOL)} x Var(x) = 1", quick=quick)
+                    f"every layer's 95% CI within {span(KEEP_TOL)} x Var(x) = 1", quick=quick)
 
 
 def _meanfield_claim(table: pd.DataFrame, sw2: float, sb2: float, quick: bool) -> dict:
@@ -517,7 +512,7 @@ def _meanfield_claim(table: pd.DataFrame, sw2: float, sb2: float, quick: bool) -
                      f"k={int(t['k'].iloc[int(np.argmax(err.to_numpy()))])}; deciding layer's "
                      f"95% CI of measured/q^k [{fmt(lo, 4)}, {fmt(hi, 4)}] ({_seed_note(t)})")
                     if len(t) else "no data",
-                    f"every layer's 95% CI of measured/q^k within {_span(MF_TOL)}", quick=quick)
+                    f"every layer's 95% CI of measured/q^k within {span(MF_TOL)}", quick=quick)
 
 
 def _chained_claim(table: pd.DataFrame, cfg: dict, quick: bool) -> dict:
@@ -544,7 +539,7 @@ def _chained_claim(table: pd.DataFrame, cfg: dict, quick: bool) -> dict:
                     f"{n_layers} layers; deciding layer's 95% CI of measured/chained "
                     f"[{fmt(lo, 4)}, {fmt(hi, 4)}]"
                     + (f"; missing: {', '.join(missing)}" if missing else ""),
-                    f"every layer's 95% CI within {_span(CHAINED_TOL)}", quick=quick)
+                    f"every layer's 95% CI within {span(CHAINED_TOL)}", quick=quick)
 
 
 def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:

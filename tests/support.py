@@ -48,3 +48,18 @@ def assert_close(ours, theirs, scale: float | None = 1.0, rtol: float = RTOL, wh
             f"{what}: max error {err.max():.3g} exceeds rtol={rtol} (worst at {i}: ours {ours[i]!r}, "
             f"theirs {theirs[i]!r}, bound {bound[i]:.3g}; scale {scale:.3g}, atol {atol})\n"
             f"ours   {ours}\ntheirs {theirs}")
+
+
+def sin_chain(n: int):
+    """A deep chain of n operations on inputs (x0, x1): v <- sin(v) + x1, n / 2 times from v = x0,
+    built slot by slot (no tracing, so a million nodes build in seconds); f(0.3, 0.1) is the
+    Python loop w = sin(w) + 0.1 from w = 0.3."""
+    import testbed
+    from testbed import primitives as P
+
+    b = testbed.circuit.SlotTable(2)
+    v = 0
+    for _ in range(n // 2):
+        v = b.append(P.SIN.code, v)
+        v = b.append(P.ADD.code, v, 1)
+    return b.circuit([v])

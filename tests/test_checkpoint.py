@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support import EXECUTORS, bits_equal
+from support import EXECUTORS, bits_equal, sin_chain
 
 import testbed
 from testbed import checkpoint as C
@@ -143,12 +143,7 @@ def test_the_recomputation_is_the_schedules_forward_steps_in_segments():
 
 def test_a_million_node_chain_with_ten_checkpoints():
     n = 10**6
-    b = testbed.circuit.SlotTable(2)
-    v = 0
-    for _ in range(n // 2):
-        v = b.append(P.SIN.code, v)
-        v = b.append(P.ADD.code, v, 1)
-    c = b.circuit([v])
+    c = sin_chain(n)
     x = np.array([0.3, 0.1])
     f0, g0 = testbed.value_and_grad(c, x)
     f1, g1 = testbed.value_and_grad(c, x, checkpoints=10)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from support import assert_close, bits_equal
+from support import assert_close, bits_equal, sin_chain
 
 import testbed
 from testbed import compiled as K
@@ -313,12 +313,7 @@ def test_compiled_sweep_overflows_name_the_slot(batched):
 
 def test_million_node_chain_on_the_compiled_executor():
     n = 10**6
-    b = testbed.circuit.SlotTable(2)
-    v = 0
-    for _ in range(n // 2):
-        v = b.append(P.SIN.code, v)
-        v = b.append(P.ADD.code, v, 1)
-    c = b.circuit([v])
+    c = sin_chain(n)
     x = np.array([0.3, 0.1])
     f, g = testbed.value_and_grad(c, x, "compiled")
     hv = testbed.hvp(c, x, np.array([1.0, 0.0]), "compiled")
