@@ -12,14 +12,14 @@ import jax.numpy as jnp
 import jaxref
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from support import EXECUTORS as ALL_EXECUTORS
 from support import assert_close, scale_of
 
 import testbed
 from testbed.evaluate import evaluate
-from testbed.strategies import circuits, directions, points
+from testbed.strategies import circuits, directions, points, stays_normal
 
 jax.config.update("jax_enable_x64", True)
 
@@ -33,6 +33,7 @@ def batches(draw, **kw):
     c = draw(circuits(**kw))
     B = draw(st.integers(1, 3))
     X = np.array([draw(points(c.l)) for _ in range(B)])
+    assume(stays_normal(c, X))  # XLA flushes subnormal results to zero: see stays_normal
     V = np.array([draw(directions(c.l)) for _ in range(B)])
     U = np.array([draw(directions(c.n_outputs)) for _ in range(B)])
     return c, X, V, U
@@ -198,3 +199,15 @@ def test_third_derivative_through_output_matches_jax(executor, cXVU, ij):
                  what=f"third derivative [{i}, {j}, :]")
     assert_close(np.atleast_1d(evaluate(T_ij, x, executor)), theirs, s,
                  what=f"third-derivative circuit [{i}, {j}, :]")
+
+
+def test_subnormal_results_are_where_jax_and_ieee_differ_and_the_strategies_skip_them():
+    # found by the vjp property: 0.5 * 2.2e-308 underflows into the subnormals; numpy keeps the
+    # value (so step reads 1), XLA on CPU flushes it to zero (step reads 0). Neither is a
+    # differentiation bug; stays_normal keeps such points out of every JAX comparison. Should JAX
+    # stop flushing, this test fails and the filter can go.
+    c = testbed.trace(lambda x: testbed.step(x[0] * x[1]), 2)
+    x = np.array([0.5, np.finfo(np.float64).tiny])
+    assert not stays_normal(c, x) and stays_normal(c, np.array([0.5, 1e-300]))
+    assert evaluate(c, x, "sequential") == 1.0
+    assert jaxref.value(c, x) == 0.0
