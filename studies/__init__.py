@@ -67,8 +67,9 @@ Adding a study
 2. Add one line to `REGISTRY` below: `"NAME": "studies.NAME"`.
 3. Test it in --quick mode: `tests/test_studies.py` shows the pattern (list the study and its
    required columns in REQUIRED_COLUMNS there, or in a test file of its own as
-   `tests/test_studies_engine.py` does): files written, schema, determinism between a process
-   pool and a local Dask cluster, doctored tables flipping verdicts, missing data -> FAILED.
+   `tests/test_studies_engine.py` does): files written, schema, determinism (each cell run
+   twice; one study through a process pool and a local Dask cluster), doctored tables flipping
+   verdicts, missing data -> FAILED.
 
 Theory the studies share lives in `studies.meanfield` (the chained variance formula, mean-field
 recursion, chi_1, Gauss-Hermite expectations).

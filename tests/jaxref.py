@@ -1,8 +1,9 @@
 """JAX references for the property tests: one jitted interpreter, compiled once per padded shape.
 
 Each circuit is turned into a padded program (testbed.jax_bridge.padded_program) and run by the
-same compiled JAX function, so 200 examples cost one compilation, not 200. The interpreter applies
-the same jnp primitives in the same order as testbed.to_jax(c) (test_engine_jax checks the two agree).
+same compiled JAX function, so a property's examples cost one compilation, not one each. The
+interpreter applies the same jnp primitives in the same order as testbed.to_jax(c) (test_engine_jax
+checks the two agree).
 """
 
 import jax

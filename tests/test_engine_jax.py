@@ -1,17 +1,19 @@
 """The engine against JAX, to 1e-10 relative (with the floor explained in support.assert_close).
 
 The same circuit is handed to JAX twice: literally, node by node (testbed.to_jax, eager), and as a
-program for one compiled interpreter (tests/jaxref.py) that makes 200 examples per property cheap.
+program for one compiled interpreter (tests/jaxref.py) that makes many examples per property cheap.
 Every property runs on all three executors ("sequential", "vectorised" and "compiled", forced:
 without numba the random circuits are too small for "auto" to pick the vectorised one), at one
-point x and at a batch of points whose first row is x.
+point x and at a batch of points whose first row is x. The executors run inside each example, on
+the same circuit and points, against one JAX reference (a failure names the executor): drawing an
+example and computing the reference are most of the cost, and three parametrized copies would
+draw the same derandomized examples three times.
 """
 
 import jax
 import jax.numpy as jnp
 import jaxref
 import numpy as np
-import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from support import EXECUTORS as ALL_EXECUTORS
@@ -22,9 +24,6 @@ from testbed.evaluate import evaluate
 from testbed.strategies import circuits, directions, points, stays_normal
 
 jax.config.update("jax_enable_x64", True)
-
-EXECUTORS = pytest.mark.parametrize("executor", ALL_EXECUTORS)
-
 
 @st.composite
 def batches(draw, **kw):
@@ -84,74 +83,78 @@ def _per_point(ours_single, ours_batch, theirs, scales, what):
                      what=f"batched {what}, point {b}")
 
 
-@EXECUTORS
 @given(cXVU=batches(max_outputs=3))
 @example(cXVU=_KINK)
 @example(cXVU=_EXP)
-def test_value_matches_jax(executor, cXVU):
+def test_value_matches_jax(cXVU):
     c, X, _, _ = cXVU
     theirs = jaxref.values(c, X)
-    ours = np.reshape(evaluate(c, X, executor), (len(X), -1))
-    _per_point(evaluate(c, X[0], executor), ours, theirs, [scale_of((c, x)) for x in X], "value")
+    s = [scale_of((c, x)) for x in X]
+    for executor in ALL_EXECUTORS:
+        ours = np.reshape(evaluate(c, X, executor), (len(X), -1))
+        _per_point(evaluate(c, X[0], executor), ours, theirs, s, f"value, {executor}")
 
 
-@EXECUTORS
 @given(cXVU=batches())
 @example(cXVU=_KINK)
 @example(cXVU=_EXP)
 @example(cXVU=_TRACED)
-def test_grad_matches_jax(executor, cXVU):
+def test_grad_matches_jax(cXVU):
     c, X, _, _ = cXVU
     G = testbed.grad(c)
-    theirs = jaxref.grads(c, X)
+    theirs, values = jaxref.grads(c, X), jaxref.values(c, X)
     s = [scale_of((G, x)) for x in X]
-    f1, g1 = testbed.value_and_grad(c, X[0], executor)
-    fb, gb = testbed.value_and_grad(c, X, executor)
-    _per_point(g1, gb, theirs, s, "value_and_grad")
-    _per_point(np.atleast_1d(evaluate(G, X[0], executor)),
-               np.reshape(evaluate(G, X, executor), (len(X), c.l)), theirs, s, "grad circuit")
-    _per_point(f1, fb, jaxref.values(c, X), s, "value of value_and_grad")
+    for executor in ALL_EXECUTORS:
+        f1, g1 = testbed.value_and_grad(c, X[0], executor)
+        fb, gb = testbed.value_and_grad(c, X, executor)
+        _per_point(g1, gb, theirs, s, f"value_and_grad, {executor}")
+        _per_point(np.atleast_1d(evaluate(G, X[0], executor)),
+                   np.reshape(evaluate(G, X, executor), (len(X), c.l)), theirs, s,
+                   f"grad circuit, {executor}")
+        _per_point(f1, fb, values, s, f"value of value_and_grad, {executor}")
 
 
-@EXECUTORS
 @given(cXVU=batches(max_outputs=3))
 @example(cXVU=_KINK)
 @example(cXVU=_TRACED)
-def test_jvp_matches_jax(executor, cXVU):
+def test_jvp_matches_jax(cXVU):
     c, X, V, _ = cXVU
     jf, jt = jaxref.jvps(c, X, V)
     s = [scale_of((testbed.jvp_circuit(c), np.concatenate([x, v]))) for x, v in zip(X, V, strict=True)]
-    f1, t1 = testbed.jvp(c, X[0], V[0], executor)
-    fb, tb = testbed.jvp(c, X, V, executor)
-    _per_point(f1, np.reshape(fb, (len(X), -1)), jf, s, "jvp primal")
-    _per_point(t1, np.reshape(tb, (len(X), -1)), jt, s, "jvp tangent")
+    for executor in ALL_EXECUTORS:
+        f1, t1 = testbed.jvp(c, X[0], V[0], executor)
+        fb, tb = testbed.jvp(c, X, V, executor)
+        _per_point(f1, np.reshape(fb, (len(X), -1)), jf, s, f"jvp primal, {executor}")
+        _per_point(t1, np.reshape(tb, (len(X), -1)), jt, s, f"jvp tangent, {executor}")
 
 
-@EXECUTORS
 @given(cXVU=batches(max_outputs=3))
 @example(cXVU=_KINK)
-def test_vjp_matches_jax(executor, cXVU):
+def test_vjp_matches_jax(cXVU):
     c, X, _, U = cXVU
     # the floor: intermediate magnitudes of value and reverse sweep, u-weighted over the outputs
     s = [max(scale_of((testbed.grad(c.output(o)), x)) for o in range(c.n_outputs))
          * (1.0 + float(np.abs(u).sum())) for x, u in zip(X, U, strict=True)]
-    f1, g1 = testbed.vjp(c, X[0], U[0], executor)
-    fb, gb = testbed.vjp(c, X, U, executor)
-    _per_point(f1, np.reshape(fb, (len(X), -1)), jaxref.values(c, X), [scale_of((c, x)) for x in X],
-               "vjp primal")
-    _per_point(g1, gb, jaxref.vjps(c, X, U), s, "vjp cotangent")
+    values, theirs = jaxref.values(c, X), jaxref.vjps(c, X, U)
+    s_values = [scale_of((c, x)) for x in X]
+    for executor in ALL_EXECUTORS:
+        f1, g1 = testbed.vjp(c, X[0], U[0], executor)
+        fb, gb = testbed.vjp(c, X, U, executor)
+        _per_point(f1, np.reshape(fb, (len(X), -1)), values, s_values, f"vjp primal, {executor}")
+        _per_point(g1, gb, theirs, s, f"vjp cotangent, {executor}")
 
 
-@EXECUTORS
 @given(cXVU=batches())
 @example(cXVU=_KINK)
 @example(cXVU=_EXP)
 @example(cXVU=_TRACED)
-def test_hvp_matches_jax_forward_over_reverse(executor, cXVU):
+def test_hvp_matches_jax_forward_over_reverse(cXVU):
     c, X, V, _ = cXVU
     s = [scale_of((testbed.hvp_circuit(c), np.concatenate([x, v]))) for x, v in zip(X, V, strict=True)]
-    _per_point(testbed.hvp(c, X[0], V[0], executor), testbed.hvp(c, X, V, executor),
-               jaxref.hvps(c, X, V), s, "hvp")
+    theirs = jaxref.hvps(c, X, V)
+    for executor in ALL_EXECUTORS:
+        _per_point(testbed.hvp(c, X[0], V[0], executor), testbed.hvp(c, X, V, executor),
+                   theirs, s, f"hvp, {executor}")
 
 
 def _row_scales(c, Z):
@@ -159,34 +162,35 @@ def _row_scales(c, Z):
     return np.maximum(1.0, np.abs(c.slot_values(Z)).max(axis=0))
 
 
-@EXECUTORS
 @given(cXVU=batches())
 @example(cXVU=_KINK)
 @example(cXVU=_EXP)
 @example(cXVU=_TRACED)
-def test_hessian_and_grad_of_grad_match_jax_hessian(executor, cXVU):
+def test_hessian_and_grad_of_grad_match_jax_hessian(cXVU):
     c, X, _, _ = cXVU
     theirs = jaxref.hessians(c, X)
     x = X[0]
     s = _row_scales(testbed.hvp_circuit(c), np.hstack([np.tile(x, (c.l, 1)), np.eye(c.l)])).max()
-    assert_close(testbed.hessian(c, x, executor), theirs[0], s, what="hessian (l HVPs)")
     # reverse mode over each output of the gradient circuit: row i of the Hessian, no extra code
     G = testbed.grad(c)
-    for i in range(c.l):
-        gi = G.output(i)
-        s_i = np.maximum(s, _row_scales(testbed.grad(gi), X))
-        _per_point(testbed.value_and_grad(gi, x, executor)[1], testbed.value_and_grad(gi, X, executor)[1],
-                   theirs[:, i], s_i, f"grad(grad)[{i}]")
-        _per_point(np.atleast_1d(evaluate(testbed.grad(gi), x, executor)),
-                   np.reshape(evaluate(testbed.grad(gi), X, executor), (len(X), c.l)),
-                   theirs[:, i], s_i, f"grad(grad) circuit [{i}]")
+    rows = [(G.output(i), testbed.grad(G.output(i))) for i in range(c.l)]
+    s_rows = [np.maximum(s, _row_scales(GGi, X)) for _, GGi in rows]
+    for executor in ALL_EXECUTORS:
+        assert_close(testbed.hessian(c, x, executor), theirs[0], s,
+                     what=f"hessian (l HVPs), {executor}")
+        for i, ((gi, GGi), s_i) in enumerate(zip(rows, s_rows, strict=True)):
+            _per_point(testbed.value_and_grad(gi, x, executor)[1],
+                       testbed.value_and_grad(gi, X, executor)[1],
+                       theirs[:, i], s_i, f"grad(grad)[{i}], {executor}")
+            _per_point(np.atleast_1d(evaluate(GGi, x, executor)),
+                       np.reshape(evaluate(GGi, X, executor), (len(X), c.l)),
+                       theirs[:, i], s_i, f"grad(grad) circuit [{i}], {executor}")
 
 
-@EXECUTORS
 @given(cXVU=batches(max_nodes=8), ij=st.tuples(st.integers(0, 3), st.integers(0, 3)))
 @example(cXVU=_KINK, ij=(0, 1))
 @example(cXVU=_EXP, ij=(1, 0))
-def test_third_derivative_through_output_matches_jax(executor, cXVU, ij):
+def test_third_derivative_through_output_matches_jax(cXVU, ij):
     # d^3 f / dx_i dx_j dx_m for all m: grad of output j of grad of output i of grad(c)
     c, X, _, _ = cXVU
     i, j = ij[0] % c.l, ij[1] % c.l
@@ -195,10 +199,11 @@ def test_third_derivative_through_output_matches_jax(executor, cXVU, ij):
     x = X[0]
     theirs = jaxref.third(c, x)[i, j]
     s = scale_of((T_ij, x))
-    assert_close(testbed.value_and_grad(H_i.output(j), x, executor)[1], theirs, s,
-                 what=f"third derivative [{i}, {j}, :]")
-    assert_close(np.atleast_1d(evaluate(T_ij, x, executor)), theirs, s,
-                 what=f"third-derivative circuit [{i}, {j}, :]")
+    for executor in ALL_EXECUTORS:
+        assert_close(testbed.value_and_grad(H_i.output(j), x, executor)[1], theirs, s,
+                     what=f"third derivative [{i}, {j}, :], {executor}")
+        assert_close(np.atleast_1d(evaluate(T_ij, x, executor)), theirs, s,
+                     what=f"third-derivative circuit [{i}, {j}, :], {executor}")
 
 
 def test_subnormal_results_are_where_jax_and_ieee_differ_and_the_strategies_skip_them():

@@ -33,9 +33,10 @@ _OPS = {"default": DEFAULT_OPS, "rational": tuple(sorted(RATIONAL_OPS)), "smooth
 # the sequential executor on a batch evaluates numpy rows (the numpy implementations, as the
 # vectorised one); "auto" is the compiled one where numba is installed (the `math` ones)
 _EXECUTORS = ("auto", "vectorised", "sequential")
-# each example draws several circuits: in the ci profile 1200 seeded ones (200 examples) and 200
-# from the strategy (100 examples: drawing a circuit through Hypothesis costs ~10x building one)
-_CIRCUITS_PER_EXAMPLE = 6
+# each example draws several circuits: at least 1200 seeded ones in every profile (12 per example
+# in the ci profile's 100) and 200 from the strategy (100 examples: drawing a circuit through
+# Hypothesis costs ~10x building one)
+_CIRCUITS_PER_EXAMPLE = max(6, -(-1200 // settings.default.max_examples))
 _STRATEGY_CIRCUITS_PER_EXAMPLE = 2
 _STRATEGY_EXAMPLES = min(100, settings.default.max_examples)
 

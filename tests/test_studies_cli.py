@@ -91,6 +91,19 @@ def _quick_flag(folder: Path, name: str = "toy") -> bool:
     return json.loads((folder / f"{name}.json").read_text())["quick"]
 
 
+def test_all_runs_every_registered_study_in_registry_order(toy, tmp_path, monkeypatch):
+    monkeypatch.setattr(studies._cli, "REGISTRY", {"toy": "not-imported", "toy2": "not-imported"})
+    names = []
+    monkeypatch.setattr(studies, "load", lambda name: names.append(name) or
+                        Study(**{**_toy().__dict__, "name": name}))
+    assert main(["all", "--quick", "--out", str(tmp_path)]) == 0
+    assert names == ["toy", "toy2"]
+    for name in names:
+        assert (tmp_path / f"{name}.csv").exists()
+    readme = (tmp_path / "README.md").read_text()
+    assert readme.index("toy.png") < readme.index("toy2.png")
+
+
 # --- 1. quick mode never writes over full-mode results --------------------------------------------
 def test_quick_defaults_to_results_quick_and_leaves_results_alone(toy, tmp_path, monkeypatch,
                                                                   capsys):
