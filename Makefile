@@ -12,12 +12,14 @@ export MPLBACKEND := Agg
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# uv (from PyPI, into the venv) resolves and installs the dependencies in parallel: ~15 s on a
+# fresh machine where pip takes ~85 s, most of `make test`'s budget there
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m uv pip install --quiet --python $(PY) -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install testbed with its test and dask extras
@@ -25,12 +27,13 @@ install: $(STAMP)  ## create .venv and install testbed with its test and dask ex
 lint: $(STAMP)  ## ruff over the package, tests, studies and benchmarks
 	$(PY) -m ruff check testbed tests studies benchmarks
 
-# the numba kernels compiled once first (a fresh machine has none cached: otherwise every worker
-# and every study process compiles them itself), then the suite on every core (pytest-xdist; a
+# the numba kernels compiled once first, in two processes side by side (a fresh machine has none
+# cached: otherwise every worker and every study process compiles them itself), then the suite on every core (pytest-xdist; a
 # test file stays on one worker, so its module-scoped fixtures, such as one quick run of several
 # studies, run once)
 test: lint  ## install, lint, then run the whole suite (HYPOTHESIS_PROFILE=ci|dev|thorough)
-	$(PY) -c "import testbed.compiled as k; k.warm()"
+	$(PY) -c "import testbed.compiled as k; k.warm(0, 2)" & w=$$!; \
+	  $(PY) -c "import testbed.compiled as k; k.warm(1, 2)" && wait $$w
 	$(PY) -m pytest -q -n auto --dist loadfile
 
 coverage: $(STAMP)  ## the suite under branch coverage of testbed/, listing every line and branch not reached

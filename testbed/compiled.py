@@ -49,6 +49,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import primitives as P
+from ._checks import check_int
 from .circuit import Tracer, _Builder
 from .errors import TestbedError
 
@@ -466,25 +467,35 @@ def load_report() -> dict:
 
 
 
-def warm() -> dict:
+def warm(part: int = 0, parts: int = 1) -> dict:
     """Compile (or load from the cache) every kernel now: each one is a dispatch over every
     opcode, compiled once per argument layout, so one small circuit run through every transform
     at a single point and at a batch reaches them all. A test run about to start several
-    processes then finds every kernel in the cache. Returns `load_report()`."""
+    processes then finds every kernel in the cache. Returns `load_report()`.
+
+    `parts` processes can share the work: the one given `part` (0 <= part < parts) runs every
+    parts-th of the transform calls, so that `parts` cold compiles run side by side (`make test`
+    runs two). A kernel two parts both need is compiled by both (numba's cache takes either).
+    """
     import numpy as np
 
     import testbed
 
     from . import evaluate as E
 
+    parts = check_int(parts, "parts", minimum=1, where="warm")
+    part = check_int(part, "part", minimum=0, maximum=parts - 1, where="warm")
     c = testbed.trace(lambda x: testbed.sin(x[0] * x[1]) + testbed.log(x[0] + 2.0) / x[1], 2)
-    v = np.ones(2)
+    calls = [lambda: testbed.fd_grad(c, np.full(2, 0.5), executor="compiled")]
     for x in (np.full(2, 0.5), np.full((3, 2), 0.5)):
-        testbed.evaluate.evaluate(c, x, executor="compiled")
-        testbed.value_and_grad(c, x, executor="compiled")
-        testbed.jvp(c, x, v if x.ndim == 1 else np.ones_like(x), executor="compiled")
-        testbed.hvp(c, x, v if x.ndim == 1 else np.ones_like(x), executor="compiled")
+        v = np.ones_like(x)
         X, _ = E.as_points(c, x)  # (l,) or (l, B)
-        E.tangent(c, E.forward(c, X, executor="compiled"), np.ones_like(X), executor="compiled")
-    testbed.fd_grad(c, np.full(2, 0.5), executor="compiled")
+        calls += [lambda x=x: testbed.evaluate.evaluate(c, x, executor="compiled"),
+                  lambda x=x: testbed.value_and_grad(c, x, executor="compiled"),
+                  lambda x=x, v=v: testbed.jvp(c, x, v, executor="compiled"),
+                  lambda x=x, v=v: testbed.hvp(c, x, v, executor="compiled"),
+                  lambda X=X: E.tangent(c, E.forward(c, X, executor="compiled"), np.ones_like(X),
+                                        executor="compiled")]
+    for call in calls[part::parts]:
+        call()
     return load_report()

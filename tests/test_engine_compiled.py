@@ -331,3 +331,23 @@ def test_the_reverse_plan_kernel_equals_the_sequential_loop(c):
     seq_flags, seq_counts = E._reverse_plan_seq(c)
     assert np.array_equal(flags, seq_flags) and np.array_equal(counts, seq_counts)
     assert np.array_equal(dead, np.flatnonzero(seq_flags == 0))
+
+
+def test_warm_in_parts_covers_what_warm_does_and_refuses_bad_parts():
+    # `make test` warms in two processes: the parts, each in a fresh process, together reach
+    # every kernel warm() reaches
+    whole = set(K.warm()["kernels"])
+    code = ("import testbed.compiled as K, sys; "
+            "print(' '.join(sorted(K.warm(int(sys.argv[1]), 2)['kernels'])))")
+    seen = set()
+    for part in (0, 1):
+        r = subprocess.run([sys.executable, "-c", code, str(part)], capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        seen |= set(r.stdout.split())
+    assert seen == whole
+    for part, parts, error in ((2, 2, testbed.TestbedError), (-1, 2, testbed.TestbedError),
+                               (0, 0, testbed.TestbedError), (True, 2, TypeError),
+                               (0, 1.0, TypeError)):
+        with pytest.raises(error, match="warm: part|warm: parts"):
+            K.warm(part, parts)
