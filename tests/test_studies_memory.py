@@ -1,23 +1,17 @@
 """The `memory` study in quick mode: files, schema, determinism, and verdicts that follow the data."""
 
-import concurrent.futures as cf
-
 import pandas as pd
 import pytest
 
-from studies import load
+from studies import load, run
 from studies._claims import FAILED, PASSED
-from studies._runner import run_study
 
 EXACT = {"revolve-forward-steps-exact", "revolve-stored-states", "revolve-recomputation-counted"}
 
 
 @pytest.fixture(scope="module")
 def quick():
-    """(table, claims) of a quick run, cell after cell in this process (no pool to start)."""
-    with cf.ThreadPoolExecutor(1) as ex:
-        result = run_study(load("memory"), quick=True, seed=0, executor=ex, progress=False)
-    return result.table, result.claims
+    return run("memory", quick=True, seed=0, workers=1)
 
 
 def test_quick_run_has_every_claim_and_decides_the_exact_ones(quick):
