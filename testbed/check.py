@@ -7,12 +7,13 @@ import numpy as np
 from . import transforms as T
 from .circuit import Circuit
 from .errors import GradientCheckError, TestbedError
-from .evaluate import as_points
+from .evaluate import as_points, evaluate
 
 
-def _central(c: Circuit, x: np.ndarray, v: np.ndarray, eps: float) -> np.ndarray:
+def _central(c: Circuit, x: np.ndarray, v: np.ndarray, eps: float, executor: str) -> np.ndarray:
     """(f(x + eps v) - f(x - eps v)) / (2 eps): error ~ eps^2 |f'''| + float64 eps / eps."""
-    return (np.atleast_1d(c(x + eps * v)) - np.atleast_1d(c(x - eps * v))) / (2 * eps)
+    return (np.atleast_1d(evaluate(c, x + eps * v, executor))
+            - np.atleast_1d(evaluate(c, x - eps * v, executor))) / (2 * eps)
 
 
 def _agree(a: np.ndarray, b: np.ndarray, tol: float) -> float:
@@ -22,7 +23,7 @@ def _agree(a: np.ndarray, b: np.ndarray, tol: float) -> float:
 
 def check_grads(c: Circuit, x: object, order: int = 2, modes: tuple = ("fwd", "rev"),
                 eps: float | None = None, tol: float = 1e-5,
-                rng: np.random.Generator | None = None) -> dict[str, float]:
+                rng: np.random.Generator | None = None, executor: str = "auto") -> dict[str, float]:
     """Check c's derivatives at x against central differences along random directions.
 
     For each order (1: c itself; 2: its gradient circuit, i.e. Hessian-vector products):
@@ -31,8 +32,9 @@ def check_grads(c: Circuit, x: object, order: int = 2, modes: tuple = ("fwd", "r
            and <vjp(c, x, u), v> against the difference quotient of <u, c> to `tol`
     The default tol 1e-5 is the central difference's own error with eps ~ 1e-5 (eps^2 truncation
     plus roundoff 1e-16/eps), as in jax.test_util.check_grads. Directions are drawn from `rng`
-    (default: a Generator seeded with 0). Returns each check's error in units of its tolerance;
-    raises GradientCheckError naming the order and mode that failed.
+    (default: a Generator seeded with 0); every sweep runs on `executor` (as in `evaluate`).
+    Returns each check's error in units of its tolerance; raises GradientCheckError naming the
+    order and mode that failed.
     """
     if order not in (1, 2):
         raise TestbedError(f"order must be 1 or 2, got {order!r}")
@@ -49,13 +51,13 @@ def check_grads(c: Circuit, x: object, order: int = 2, modes: tuple = ("fwd", "r
         v = rng.standard_normal(f.l)
         v /= np.linalg.norm(v)
         u = rng.standard_normal(f.n_outputs)
-        _, jv = T.jvp(f, X, v)
+        _, jv = T.jvp(f, X, v, executor)
         jv = np.atleast_1d(jv)
-        fd = _central(f, X, v, eps)
+        fd = _central(f, X, v, eps, executor)
         if "fwd" in modes:
             report[f"order{n}/fwd"] = _agree(jv, fd, tol)
         if "rev" in modes:
-            _, ju = T.vjp(f, X, u)
+            _, ju = T.vjp(f, X, u, executor)
             lhs, rhs = float(u @ jv), float(ju @ v)
             # both sides are exact up to rounding, which is relative to the magnitudes the two
             # sweeps went through, not to the (possibly tiny, e.g. sigma''(0) = 0) result
