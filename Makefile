@@ -33,6 +33,12 @@ lint: $(STAMP)  ## ruff over the package, tests, studies and benchmarks
 # cached: otherwise every worker and every study process compiles them itself), then the suite on every core (pytest-xdist; a
 # test file stays on one worker, so its module-scoped fixtures, such as one quick run of several
 # studies, run once)
+# JAX's persistent compilation cache: the suite's processes (workers, study pools, the tour's
+# kernel, subprocesses) and its many fresh jax.jit closures compile the same programs again and
+# again; cached by their HLO, a repeat costs a file read (~20 s of a run on a fresh machine)
+test: export JAX_COMPILATION_CACHE_DIR = $(CURDIR)/$(VENV)/jax-cache
+test: export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS = 0
+test: export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES = 0
 test: lint  ## install, lint, then run the whole suite (HYPOTHESIS_PROFILE=ci|dev|thorough)
 	$(PY) -c "import testbed.compiled as k; k.warm(0, 2)" & w=$$!; \
 	  $(PY) -c "import testbed.compiled as k; k.warm(1, 2)" && wait $$w
