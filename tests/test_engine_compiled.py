@@ -199,6 +199,7 @@ def test_auto_is_compiled_with_numba_and_falls_back_without(monkeypatch):
 
 def test_kernels_are_generated_from_the_table_and_follow_a_replaced_row(monkeypatch):
     src = K.source()
+    original = K.kernels()
     for prim in P.TABLE.values():
         assert f"o == {prim.code}:  # {prim.name}" in src
     # a row whose vjp rule is replaced (a wrong derivative): the kernels follow the table
@@ -217,6 +218,10 @@ def test_kernels_are_generated_from_the_table_and_follow_a_replaced_row(monkeypa
     table[P.SIN.code] = dataclasses.replace(P.SIN, scalar=None)
     with pytest.raises(testbed.TestbedError, match="sin has no scalar implementation"):
         testbed.value_and_grad(c2, x, "compiled")
+    # the table restored: the kernels this process loaded for it come back, not a second load
+    monkeypatch.undo()
+    assert K.kernels() is original
+    assert testbed.value_and_grad(c, x, "compiled")[1][0] == right[0]
 
 
 def test_first_call_cost_is_reported_and_the_cache_is_used():
