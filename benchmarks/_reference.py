@@ -33,6 +33,20 @@ def _sig(x):
 
 
 @numba.njit(cache=True)
+def _dsig(x):
+    # sigma'(x) = sigma(x) sigma(-x) = e / (1 + e)^2, e = exp(-|x|): no cancellation when saturated
+    e = math.exp(-abs(x))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+@numba.njit(cache=True)
+def _sech2(x):
+    # tanh'(x) = 4 e / (1 + e)^2, e = exp(-2 |x|) (|x| capped at 400, where e is already 0)
+    e = math.exp(-2.0 * min(abs(x), 400.0))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
+@numba.njit(cache=True)
 def _forward(op, a0, a1, consts, v):
     n = op.shape[0]
     for i in range(n):
@@ -109,9 +123,9 @@ def _reverse(op, a0, a1, v, adj):
         elif o == RELU:
             adj[j] += g if x > 0.0 else 0.0
         elif o == SIGMOID:
-            adj[j] += g * (v[i] * (1.0 - v[i]))
+            adj[j] += g * _dsig(x)
         elif o == TANH:
-            adj[j] += g * (1.0 - v[i] * v[i])
+            adj[j] += g * _sech2(x)
 
 
 @numba.njit(cache=True)
@@ -188,11 +202,11 @@ def _hvp(op, a0, a1, consts, out, x, tv):
         elif o == SIGMOID:
             r = _sig(a)
             v[i] = r
-            t[i] = r * (1.0 - r) * ta
+            t[i] = _dsig(a) * ta
         elif o == TANH:
             r = math.tanh(a)
             v[i] = r
-            t[i] = (1.0 - r * r) * ta
+            t[i] = _sech2(a) * ta
         else:
             v[i] = 1.0 if a > 0.0 else 0.0
             t[i] = 0.0
@@ -251,15 +265,13 @@ def _hvp(op, a0, a1, consts, out, x, tv):
                 adj[j] += g
                 dadj[j] += dg
         elif o == SIGMOID:
-            s = v[i]
-            d = s * (1.0 - s)
+            d = _dsig(a)  # sigma'' = sigma' tanh(-a/2)
             adj[j] += g * d
-            dadj[j] += dg * d + g * (1.0 - 2.0 * s) * t[i]
+            dadj[j] += dg * d + g * (d * math.tanh(a * -0.5)) * ta
         elif o == TANH:
-            r = v[i]
-            d = 1.0 - r * r
+            d = _sech2(a)  # tanh'' = -2 sech^2 tanh
             adj[j] += g * d
-            dadj[j] += dg * d - g * 2.0 * r * t[i]
+            dadj[j] += dg * d - g * (2.0 * d * v[i]) * ta
     return dadj[:l].copy()
 
 
