@@ -2,6 +2,7 @@
 
     SIZES_N, WIDE_FIT_N, IN_CACHE_MIN, in_cache_max   the circuit sizes and the cache regimes
     agrees(out, ref), jax_timed(c, x, ref, ...)       JAX beside testbed: agreement, timing
+    built_circuit(rng, n, l, family), sweep_generator  a random circuit, built once per run
     memory_probe(c)                                    a gather of the argument slots (no arithmetic)
     with_memory_probe(row, probe), in_cache_claim(...) the probe as a claim's measured cause; the
                                                        wide family's slope inside the cache
@@ -11,16 +12,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import testbed
+from testbed.random_circuits import DEFAULT_OPS, random_circuit
 
 from ._builders import slope, slope_text
 from ._claims import PASSED, QUICK_UNDECIDABLE, fmt
-from ._timing import import_jax, median_walls
+from ._runner import CIRCUITS_ENV
+from ._seeds import generator
+from ._timing import gc_paused, import_jax, median_walls
 
 SLOPE_ONE = (0.9, 1.1)
 NET_DEPTH = 4  # a network is (w, w, w, w, 1): r = 4 layers (3 hidden of width w), tanh
@@ -69,6 +78,58 @@ IN_CACHE_MIN = 10**4
 def in_cache_max(bytes_per_slot: int) -> float:
     """The largest N_nominal whose random-read arrays (bytes_per_slot x ~1.4 N) fit in the LLC."""
     return LLC_BYTES / (bytes_per_slot * 1.4)
+
+
+# --- random circuits, built once per run ------------------------------------------------------------
+# CIRCUITS_ENV names the folder where a run keeps the circuits it built (`_runner.make_executor`
+# makes one for its process pool and removes it afterwards); unset, every cell builds its own.
+#: below this many nodes a circuit builds in well under a second: not worth a file. Above it the
+#: build is the cells' largest cost (~7 us a node, a Python loop: 100 s for a wide 10^7), and the
+#: N sweep's circuits recur: in complexity, in hvp, and in every re-measurement of a timed claim
+KEEP_MIN_N = 10**5
+
+
+def sweep_generator(seed: int, family: str, n: int, l: int) -> np.random.Generator:
+    """The generator of the N sweeps' circuits: complexity's key, which the hvp study's N sweep
+    shares, so that both time the same circuits (and a run builds each once)."""
+    return generator(seed, "complexity", "circuit", family, n, l)
+
+
+def built_circuit(rng: np.random.Generator, n: int, l: int, family: str,
+                  ops: Sequence[str] = DEFAULT_OPS,
+                  keep_min_n: int = KEEP_MIN_N) -> tuple[testbed.Circuit, float]:
+    """random_circuit(rng, n, l, family, ops) and the wall seconds its build took.
+
+    random_circuit is a function of the generator's state and its arguments, and leaves the
+    generator in a state they determine. Keyed by both, a circuit of n >= keep_min_n built by one
+    cell is read back by the next that asks, with the generator set to the state the build left
+    it in: the circuit and every later draw (the cell's x and v) are those a build would give. The
+    seconds returned are then the original build's, read from the file.
+    """
+    folder = os.environ.get(CIRCUITS_ENV)
+    path = None
+    if folder and n >= keep_min_n:
+        key = json.dumps([rng.bit_generator.state, int(n), int(l), family, list(ops)],
+                         sort_keys=True)
+        path = Path(folder) / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
+        if path.exists():
+            with np.load(path) as f:
+                c = testbed.Circuit(int(f["l"]), f["op"], f["a0"], f["a1"], f["consts"],
+                                    f["outputs"], f["level"])
+                rng.bit_generator.state = json.loads(str(f["state"]))
+                return c, float(f["build_s"])
+    with gc_paused():
+        t0 = time.perf_counter()
+        c = random_circuit(rng, n, l, family, ops=ops)
+        build = time.perf_counter() - t0
+    if path is not None:
+        # written whole under a name of this process, then renamed: a reader never sees half a file
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, l=c.l, op=c.op, a0=c.a0, a1=c.a1, consts=c.consts, outputs=c.outputs,
+                     level=c.level, state=json.dumps(rng.bit_generator.state), build_s=build)
+        os.replace(tmp, path)
+    return c, build
 
 
 def agrees(out: object, ref: object) -> bool:

@@ -21,6 +21,7 @@ import os
 import platform
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +54,10 @@ def _limit_blas_threads(workers: int) -> None:
         os.environ.setdefault(var, threads)
 
 
+#: names the folder where a run keeps the circuits it built (see _engine.built_circuit)
+CIRCUITS_ENV = "TESTBED_STUDY_CIRCUITS"
+
+
 @contextlib.contextmanager
 def make_executor(workers: int | None = None, scheduler: str | None = None,
                   timeout: float | None = None) -> Iterator[cf.Executor]:
@@ -72,13 +77,31 @@ def make_executor(workers: int | None = None, scheduler: str | None = None,
     _limit_blas_threads(workers)
     # spawn, not fork: the parent may have imported JAX (threads), which fork would copy half-done
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_watch_parent,
-                                initargs=(os.getpid(),)) as ex:
+    # the run's built circuits (_engine.built_circuit), in a folder of its own that goes with the
+    # pool; the workers inherit its name through the environment they are spawned with
+    with tempfile.TemporaryDirectory(prefix="testbed-circuits-") as circuits, \
+            _environ(CIRCUITS_ENV, circuits), \
+            cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_watch_parent,
+                                   initargs=(os.getpid(),)) as ex:
         try:
             yield ex
         except BaseException:
             ex.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    """os.environ[name] = value while the block runs, then as it was."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 WATCHDOG_INTERVAL_S = 0.5

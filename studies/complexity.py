@@ -36,18 +36,20 @@ import testbed
 import testbed.nn
 from testbed.costs import muldiv, op_counts, total
 from testbed.evaluate import counting, executor_of
-from testbed.random_circuits import BOX, DEFAULT_OPS, RATIONAL_OPS, random_circuit
+from testbed.random_circuits import BOX, DEFAULT_OPS, RATIONAL_OPS
 
 from ._builders import agreement, at_most, exact, interval, slope_text
 from ._claims import claims_table, fmt
 from ._engine import (
     IN_CACHE_MIN,
     JAX_RTOL,
+    KEEP_MIN_N,
     LLC_BYTES,
     SIZES_N,
     SLOPE_ONE,
     WIDE_FIT_N,
     agrees,
+    built_circuit,
     grad_limit,
     in_cache_claim,
     in_cache_max,
@@ -58,13 +60,14 @@ from ._engine import (
     net_params,
     net_sizes,
     sci,
+    sweep_generator,
     with_memory_probe,
 )
 from ._fits import loglog_fit, mean_interval
 from ._plots import finish, reference
 from ._seeds import generator
 from ._study import Study
-from ._timing import fix_inputs, gc_paused, import_jax, median_walls, paired_log_ratio, timings
+from ._timing import fix_inputs, import_jax, median_walls, paired_log_ratio, timings
 
 WHERE = "docs/theory.md: Differentiable circuits (backprop theorem: O(N + l) vs l + 1 evaluations)"
 WHERE_NN = "docs/theory.md: Backprop algorithm (forward and backward passes O(N))"
@@ -167,13 +170,6 @@ def counted_fd(c: testbed.Circuit, x: np.ndarray, scheme: str) -> int:
     return int(sum(cnt.values()))
 
 
-def _build(rng: np.random.Generator, n: int, l: int, family: str, ops: tuple) -> tuple:
-    with gc_paused():
-        t0 = time.perf_counter()
-        c = random_circuit(rng, n, l, family, ops=ops)
-        return c, time.perf_counter() - t0
-
-
 def circuit_cell(p: dict, seed: int) -> dict:
     """One random circuit: exact op counts, counted FD applications, round-robin median wall times.
 
@@ -185,12 +181,13 @@ def circuit_cell(p: dict, seed: int) -> dict:
     ops = tuple(sorted(RATIONAL_OPS)) if p["kind"] == "rational" else DEFAULT_OPS
     if p.get("l_max"):
         rng = generator(seed, "complexity", "l-sweep", family, n, p["l_max"])
-        full, build = _build(rng, n, p["l_max"], family, ops)
+        full, build = built_circuit(rng, n, p["l_max"], family, ops)
         x_full = rng.uniform(-BOX, BOX, p["l_max"])
         c, x = fix_inputs(full, l, x_full), x_full[:l]
     else:
-        rng = generator(seed, "complexity", p["kind"], family, n, l)
-        c, build = _build(rng, n, l, family, ops)
+        rng = (sweep_generator(seed, family, n, l) if p["kind"] == "circuit"
+               else generator(seed, "complexity", p["kind"], family, n, l))
+        c, build = built_circuit(rng, n, l, family, ops)
         x = rng.uniform(-BOX, BOX, l)
     v = rng.standard_normal(c.l)
     row = {"N": c.size, "l": c.l, "depth": c.depth, **_circuit_counts(c), "wall_build": build}
@@ -877,7 +874,10 @@ def _notes() -> str:
         "so named because they vary between runs) are CPU seconds of the measuring process "
         "(`time.process_time`, all its threads: a competing process on the same core adds little "
         "to them, where it would stretch wall time), except `wall_build` "
-        "and the compile times, which are wall clock. They are medians of 3-15 "
+        f"(the circuit's build, wall clock; a circuit of >= {sci(KEEP_MIN_N)} nodes is built once "
+        "per run and "
+        "read back by the cells and re-measurements that draw it again, here and in `hvp`, with "
+        "its first build's time) and the compile times, which are wall clock. They are medians of 3-15 "
         "samples per call, timeit-style (a sample times enough consecutive calls to last "
         f"{1000 * f['budget'] / 25:g} ms), taken round-robin across methods after warm-up calls; "
         "cells run two at a time, one per core (one BLAS and one XLA thread each). Fits "

@@ -28,7 +28,7 @@ import testbed
 import testbed.nn
 from testbed.costs import op_counts, total
 from testbed.evaluate import counting, executor_of
-from testbed.random_circuits import BOX, random_circuit
+from testbed.random_circuits import BOX
 
 from ._builders import (
     agreement,
@@ -48,6 +48,7 @@ from ._engine import (
     SLOPE_ONE,
     WIDE_FIT_N,
     agrees,
+    built_circuit,
     in_cache_claim,
     in_cache_max,
     jax_timed,
@@ -56,13 +57,14 @@ from ._engine import (
     mlp_grad_ops,
     net_sizes,
     sci,
+    sweep_generator,
     with_memory_probe,
 )
 from ._fits import linear_fit, loglog_fit, t95
 from ._plots import FONT, finish, reference
 from ._seeds import generator
 from ._study import Study
-from ._timing import fix_inputs, gc_paused, import_jax, timings
+from ._timing import fix_inputs, import_jax, timings
 
 WHERE = "docs/theory.md: Differentiable circuits (corollary: H v in O(N + l))"
 WHERE_NN = "Pearlmutter, Neural Computation 6(1) 1994 (R-operator)"
@@ -179,13 +181,12 @@ def _circuit(p: dict, seed: int) -> tuple[testbed.Circuit, np.ndarray, np.ndarra
     if p["l_max"]:
         rng = generator(seed, "hvp", p["part"], "l-sweep", p["family"], p["N"], p["l_max"])
         l_draw = p["l_max"]
+    elif p["part"] == "hvp":  # the N sweep: complexity's circuits (see sweep_generator)
+        rng, l_draw = sweep_generator(seed, p["family"], p["N"], p["l"]), p["l"]
     else:
         rng = generator(seed, "hvp", p["part"], p["family"], p["N"], p["l"])
         l_draw = p["l"]
-    with gc_paused():
-        t0 = time.perf_counter()
-        c = random_circuit(rng, p["N"], l_draw, p["family"])
-        build = time.perf_counter() - t0
+    c, build = built_circuit(rng, p["N"], l_draw, p["family"])
     x = rng.uniform(-BOX, BOX, c.l)
     v = rng.standard_normal(c.l)
     if p["l_max"]:
@@ -665,7 +666,11 @@ def _notes() -> str:
         f"{', '.join(sci(n) for n in SIZES_HVP if n > 10**6)}), exact op counts and median times "
         "on the compiled executor (numba kernels generated from the primitive table; the "
         "`executor` column and NAME.json record it), the HVP by the fused forward-over-reverse "
-        "sweep (no gradient circuit is written). The slope is fitted over wide N >= "
+        "sweep (no gradient circuit is written). Its circuits are those of the complexity "
+        "study's N sweep, drawn from the same seeded generator, so that both studies time the "
+        "same circuits and a run builds each once (`wall_build` is that build's time; results "
+        "before 2026-12-04 drew this part's circuits from a key of its own). The slope is fitted "
+        "over wide N >= "
         f"{sci(f['fit']['wide'])} (the regime where the duals' arrays, 32 bytes a slot, exceed 8 x "
         "the 8 MiB last-level cache: fixed from the cache sizes before any timing, see "
         f"`complexity`) and deep N >= {sci(f['fit']['deep'])}. Part `hvp_l` (the "
@@ -712,7 +717,7 @@ def _notes() -> str:
         "3 x 5, which left out the gradient circuit's own forward pass): the tangent rules of "
         "sigmoid's and tanh's cancellation-free derivatives (dsigmoid, sech2) take 4 ops, one more "
         "than the others (from the derivation, not from data: every measured ratio lies under "
-        "10); the tolerances (slope [{SLOPE_ONE[0]}, {SLOPE_ONE[1]}], R-pass / "
+        f"10); the tolerances (slope [{SLOPE_ONE[0]:g}, {SLOPE_ONE[1]:g}], R-pass / "
         f"gradient [{ROP_OVER_GRAD[0]:g}"
         f", {ROP_OVER_GRAD[1]:g}], per input [{PER_INPUT[0]:g}, {PER_INPUT[1]:g}] node, fixed cost "
         f"<= {OVERHEAD_MAX:g}) were fixed before these measurements. In --quick mode the sizes "

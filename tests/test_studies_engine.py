@@ -452,3 +452,64 @@ def test_third_derivatives_match_differences_of_the_hessian():
         e = np.eye(2)[i]
         fd = (testbed.hessian(c, x + h * e)[i, i] - testbed.hessian(c, x - h * e)[i, i]) / (2 * h)
         assert d3[i] == pytest.approx(fd, rel=1e-6)
+
+
+def _circuit_arrays(c: testbed.Circuit) -> list[np.ndarray]:
+    return [np.asarray(c.l), c.op, c.a0, c.a1, c.consts, c.outputs, c.level]
+
+
+@pytest.mark.parametrize("family", ["wide", "deep"])
+def test_a_kept_circuit_is_the_circuit_a_build_gives(tmp_path, monkeypatch, family):
+    """built_circuit's file: the same circuit and the same later draws as a fresh build, and the
+    first build's seconds; keyed by the generator's state and the arguments, so a different seed,
+    size or op set builds anew; without the folder nothing is written."""
+    from studies._engine import built_circuit, sweep_generator
+    from studies._runner import CIRCUITS_ENV
+
+    def fresh(seed=3, n=400):
+        return sweep_generator(seed, family, n, 7)
+
+    monkeypatch.delenv(CIRCUITS_ENV, raising=False)
+    rng_ref = fresh()
+    ref = random_circuit(rng_ref, 400, 7, family)
+    after_ref = rng_ref.standard_normal(5)
+
+    c0, b0 = built_circuit(fresh(), 400, 7, family, keep_min_n=100)
+    assert list(tmp_path.iterdir()) == []  # no folder named: nothing kept
+    monkeypatch.setenv(CIRCUITS_ENV, str(tmp_path))
+    rng1 = fresh()
+    c1, b1 = built_circuit(rng1, 400, 7, family, keep_min_n=100)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    rng2 = fresh()
+    c2, b2 = built_circuit(rng2, 400, 7, family, keep_min_n=100)  # read back
+    assert len(list(tmp_path.glob("*.npz"))) == 1 and b2 == b1
+    for c in (c0, c1, c2):
+        for got, want in zip(_circuit_arrays(c), _circuit_arrays(ref), strict=True):
+            np.testing.assert_array_equal(got, want)
+            assert got.dtype == want.dtype
+    np.testing.assert_array_equal(rng1.standard_normal(5), after_ref)
+    np.testing.assert_array_equal(rng2.standard_normal(5), after_ref)
+    x = np.linspace(-1, 1, 7)
+    assert testbed.value_and_grad(c2, x)[0] == testbed.value_and_grad(ref, x)[0]
+
+    built_circuit(fresh(seed=4), 400, 7, family, keep_min_n=100)  # another seed
+    built_circuit(fresh(n=401), 401, 7, family, keep_min_n=100)  # another size
+    built_circuit(fresh(), 400, 7, family, ops=("add", "mul", "sin"), keep_min_n=100)
+    assert len(list(tmp_path.glob("*.npz"))) == 4
+    built_circuit(fresh(), 99, 7, family, keep_min_n=100)  # below keep_min_n: not kept
+    assert len(list(tmp_path.glob("*.npz"))) == 4 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_run_keeps_its_circuits_in_a_folder_that_goes_with_it():
+    """make_executor's pool: the workers see the folder; after the block it is gone and the
+    variable is as it was."""
+    import os
+
+    from studies._runner import CIRCUITS_ENV, make_executor
+
+    before = os.environ.get(CIRCUITS_ENV)
+    with make_executor(workers=1) as ex:
+        folder = ex.submit(os.getenv, CIRCUITS_ENV).result()
+        assert folder is not None and os.path.isdir(folder)
+    assert not os.path.exists(folder)
+    assert os.environ.get(CIRCUITS_ENV) == before
