@@ -1,10 +1,14 @@
 """The `memory` study in quick mode: files, schema, determinism, and verdicts that follow the data."""
 
+import platform
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from studies import load, run
-from studies._claims import FAILED, PASSED
+from studies._claims import FAILED, INCONCLUSIVE, PASSED
+from studies.memory import KEPT_FAULTS_MAX
 
 EXACT = {"revolve-forward-steps-exact", "revolve-stored-states", "revolve-recomputation-counted"}
 
@@ -16,10 +20,11 @@ def quick():
 
 def test_quick_run_has_every_claim_and_decides_the_exact_ones(quick):
     table, claims = quick
-    assert len(claims) == 13 and claims["id"].is_unique
+    assert len(claims) == 14 and claims["id"].is_unique
     for cid in EXACT:
         assert claims.loc[claims["id"] == cid, "verdict"].item() == PASSED, cid
-    for part in ("plain-circuit", "plain-net", "revolve-net", "revolve-circuit", "sqrt-time"):
+    for part in ("plain-circuit", "plain-net", "revolve-net", "revolve-circuit", "sqrt-time",
+                 "sqrt-time-kept"):
         assert (table["part"] == part).any(), part
 
 
@@ -70,8 +75,55 @@ def test_doctored_tables_flip_the_verdicts(quick):
 
 
 @pytest.mark.parametrize("part", ["plain-circuit", "plain-net", "revolve-net", "revolve-circuit",
-                                  "sqrt-time"])
+                                  "sqrt-time", "sqrt-time-kept"])
 def test_missing_data_fails_claims_but_never_drops_them(quick, part):
     t = quick[0][quick[0]["part"] != part]
     c = load("memory").claims(t, False)
-    assert len(c) == 13 and (c["verdict"] == FAILED).any()
+    assert len(c) == 14 and (c["verdict"] == FAILED).any()
+
+
+def _with_ratio(t: pd.DataFrame, part: str, ratio: float, faults: int) -> pd.DataFrame:
+    """t with every `part` row's rounds at log ratios around log(ratio) (a spread of 0.01) and
+    `faults` page faults a call on both sides."""
+    t = t.copy()
+    rows = t["part"] == part
+    n = 10
+    logs = np.log(ratio) + 0.01 * np.linspace(-1, 1, n)
+    t.loc[rows, "wall_rounds"] = n
+    t.loc[rows, "wall_logratio_sum"] = logs.sum()
+    t.loc[rows, "wall_logratio_sumsq"] = (logs ** 2).sum()
+    t.loc[rows, ["wall_faults_grad", "wall_faults_sqrt"]] = faults
+    return t
+
+
+def test_sqrt_time_claims_follow_the_ratio_and_the_faults(quick):
+    t = _with_ratio(_with_ratio(quick[0], "sqrt-time", 1.05, 70000), "sqrt-time-kept", 1.35, 0)
+    c = load("memory").claims(t, False).set_index("id")
+    assert c.loc["sqrt-time-one-extra-forward", "verdict"] == FAILED
+    assert "plain 70000, sqrt 70000" in c.loc["sqrt-time-one-extra-forward", "reason"]
+    assert c.loc["sqrt-time-kept-memory", "verdict"] == PASSED
+    for ratio, verdict in ((1.05, FAILED), (1.8, FAILED), (1.35, PASSED)):
+        c = load("memory").claims(_with_ratio(t, "sqrt-time-kept", ratio, 0), False)
+        assert c.set_index("id").loc["sqrt-time-kept-memory", "verdict"] == verdict, ratio
+    # the kept process must have kept its memory: faults there leave the claim undecided
+    c = load("memory").claims(_with_ratio(t, "sqrt-time-kept", 1.35, KEPT_FAULTS_MAX + 1), False)
+    row = c.set_index("id").loc["sqrt-time-kept-memory"]
+    assert row["verdict"] == INCONCLUSIVE and "did not keep its memory" in row["reason"]
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
+                    reason="the kept-memory variables are glibc's (the claim reads INCONCLUSIVE "
+                           "elsewhere, by its fault count)")
+def test_the_kept_memory_process_maps_no_fresh_pages_where_a_worker_does():
+    """A network whose arrays are 128 KiB (batch 64 x width 256): in this process every call
+    maps fresh pages; in the child with KEPT_MEMORY_ENV, none after the warm-up."""
+    from studies.memory import _kept_memory_pair, sqrt_time_pair
+
+    p = {"part": "sqrt-time-kept", "depth": 8, "width": 256, "batch": 64, "budget": 0.01,
+         "quick": True, "attempt": 0}
+    here = sqrt_time_pair({**p, "part": "sqrt-time"}, 0)
+    kept = _kept_memory_pair(p, 0)
+    assert here["wall_faults_grad"] > 10 * KEPT_FAULTS_MAX, here
+    assert max(kept["wall_faults_grad"], kept["wall_faults_sqrt"]) <= KEPT_FAULTS_MAX, kept
+    assert {k: v for k, v in kept.items() if not k.startswith("wall")} == \
+        {k: v for k, v in here.items() if not k.startswith("wall")}
