@@ -66,12 +66,13 @@ RECOMPUTE_SLOPE = (0.85, 1.25)
 SQRT_TIME = (1.2, 1.6)
 # specified after the first full run on a fresh machine had read sqrt / plain 1.06 [0.98, 1.16] at
 # r = 256 (see the notes): the same pair timed in a process whose allocator keeps the memory it
-# frees (glibc: arrays of >= 128 KiB are otherwise mapped fresh from the system at every call
-# and returned on free, and every fresh page costs a page fault whose kernel time the
-# process's CPU time counts). Set for that process only, through glibc's documented environment
-# variables; the cells count the faults a call takes on both sides, and the kept process must
-# take at most KEPT_FAULTS_MAX a call (else its claim reads INCONCLUSIVE: not the condition it
-# states, e.g. another allocator that ignores them)
+# frees (glibc otherwise gives freed memory back to the system: arrays from 128 KiB up are
+# mapped on their own, the heap's top is trimmed once enough of it is free; every page mapped
+# again costs a page fault whose kernel time the process's CPU time counts). Set for that
+# process only, through glibc's documented environment variables; the cells count the faults
+# a call takes on both sides, and the kept process must take at most KEPT_FAULTS_MAX a call
+# (else its claim reads INCONCLUSIVE: not the condition it states, e.g. another allocator that
+# ignores them)
 KEPT_MEMORY_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(2**62)}
 KEPT_FAULTS_MAX = 64  # 256 KiB of fresh pages a call, against some 10^4-10^5 without
 
@@ -392,9 +393,10 @@ def _sqrt_time_claims(st: pd.DataFrame, kept: pd.DataFrame, quick: bool) -> list
                    parts, measured + (f"; {faults}" if faults else ""), expected, quick=quick)
     if row["verdict"] == FAILED and faults:
         row["reason"] += ("; the cause, measured: " + faults + ": each fault maps and zeroes a "
-                          "fresh 4 KiB page (glibc hands arrays of >= 128 KiB back to the system "
-                          "when freed), kernel time that the CPU time counts and that plain "
-                          "backprop, which allocates more per call, pays more of; without it, "
+                          "4 KiB page the allocator had given back to the system (glibc: large "
+                          "arrays mapped on their own, the heap's top trimmed), kernel time "
+                          "that the CPU time counts and that plain backprop, which allocates "
+                          "more per call, pays more of; without it, "
                           "see sqrt-time-kept-memory")
     parts, measured = _sqrt_time(kept)
     text = ("sqrt(L) checkpointing costs one extra forward pass, the allocator keeping the memory "
@@ -556,8 +558,9 @@ def _notes() -> str:
         "in a child process whose glibc allocator keeps the memory it frees "
         f"({', '.join(f'{k}={v}' for k, v in KEPT_MEMORY_ENV.items())}), same networks, same "
         "tolerance. A probe on that machine had counted ~75,000 page faults in one plain call at "
-        "r = 256 (~290 MiB of pages mapped fresh: glibc maps arrays of >= 128 KiB from the system "
-        "and returns them on free) against ~49,000 for sqrt(L), and ~0.5 s of its ~1.3 s in them; "
+        "r = 256 (~290 MiB of pages mapped again: glibc gives freed memory back to the system, "
+        "large arrays mapped on their own and the heap's top trimmed) against ~49,000 for "
+        "sqrt(L), and ~0.5 s of its ~1.3 s in them; "
         "with the memory kept, no faults and a ratio of ~1.4. Both sides' faults a call are "
         "columns (`wall_faults_*`); the pre-registered claim keeps its verdict, with the faults "
         "as its measured cause. Every other claim and tolerance "
