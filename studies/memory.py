@@ -245,8 +245,14 @@ def sqrt_time_pair(p: dict, seed: int) -> dict:
 def _kept_memory_pair(p: dict, seed: int) -> dict:
     """sqrt_time_pair(p, seed) run in a child process with KEPT_MEMORY_ENV set (glibc reads it
     at start-up only: it cannot be set for one cell of a running worker, nor undone)."""
+    return pair_in_child(p, seed, KEPT_MEMORY_ENV)
+
+
+def pair_in_child(p: dict, seed: int, extra_env: dict[str, str]) -> dict:
+    """sqrt_time_pair(p, seed) in a fresh Python process, with `extra_env` added to this one's
+    environment."""
     root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, **KEPT_MEMORY_ENV,
+    env = {**os.environ, **extra_env,
            "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     code = ("import json, sys; from studies.memory import sqrt_time_pair; "
             "print(json.dumps(sqrt_time_pair(json.loads(sys.argv[1]), int(sys.argv[2]))))")
