@@ -51,7 +51,12 @@ coverage: $(STAMP)  ## the suite under branch coverage of testbed/, listing ever
 # the mutants whose names match (e.g. MUTANTS='testbed.nn.*'); the numba kernels of the run are
 # cached in mutants/.kernel-cache (named by a hash of their source: a mutated generator writes new ones)
 MUTANTS ?=
-mutants: $(STAMP)  ## mutation run (mutmut) over the derivative code; results and survivors in tests/MUTANTS.md
+MUTANTS_STAMP := $(VENV)/.installed-mutants
+$(MUTANTS_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m uv pip install --quiet --compile-bytecode --python $(PY) -e '.[test,mutants]'
+	touch $(MUTANTS_STAMP)
+
+mutants: $(MUTANTS_STAMP)  ## mutation run (mutmut) over the derivative code; results and survivors in tests/MUTANTS.md
 	HYPOTHESIS_PROFILE=dev TESTBED_CACHE_DIR=$(CURDIR)/mutants/.kernel-cache $(VENV)/bin/mutmut run $(MUTANTS)
 	$(VENV)/bin/mutmut results
 
