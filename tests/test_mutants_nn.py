@@ -6,6 +6,7 @@ other test noticing; the mutant names are given next to the assertions.
 """
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -94,3 +95,94 @@ def test_the_rows_constant_derivatives_are_float64_zeros_and_ones(name):
             got = f(z)
             assert got.dtype == np.float64, (f, z.dtype)
             np.testing.assert_array_equal(got, f(z.astype(np.float64)))
+
+
+# --- testbed/nn/backprop.py: the checks of the passes, and train's write-into path ---------------
+def _chain(activation, weights, biases=None):
+    """1-unit layers z[k] = w_k a[k-1] + b_k."""
+    biases = biases or [0.0] * len(weights)
+    return nn.Network([None] + [np.array([[w]]) for w in weights],
+                      [None] + [np.array([b]) for b in biases], activation)
+
+
+@pytest.fixture
+def _warnings_are_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+def test_a_forward_overflow_reports_its_factors():
+    # x_forward_overflow__mutmut_15, _19 (the factors dropped), _23, _24 (a[k-1] misnamed), _27
+    # (the largest |a| read from another layer)
+    net = _chain("tanh", [-1e200, 1.0, 1.0])
+    with pytest.raises(nn.NetworkNonFiniteError) as info:
+        nn.forward(net, np.array([[1e200]]))
+    assert str(info.value).endswith("; max |W[1]| = 1e+200, max |a[0]| = 1e+200")
+
+
+def test_the_overflow_bound_of_dJ_dW_uses_its_own_layers_factors():
+    # x__check_grads__mutmut_14 (the bound read a[k-2]): one example through 4-unit layers, a[0] =
+    # 1 but a[1] = 1e160, tau = 1e150 (J finite), dJ/dW[2] = dJ/dz[2] a[1]^T = 1e310: a bound from
+    # a[0] would pass it as finite, and the gradient would hold inf
+    net = nn.Network([None, 1e160 * np.eye(4), 1e-10 * np.eye(4)], [None, np.zeros(4), np.zeros(4)],
+                     "identity")
+    x, y = np.ones(4), np.zeros(4)
+    assert np.isfinite(nn.loss(net, x, y))
+    with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: dJ/dW\[2\] overflowed"):
+        nn.value_and_grad(net, x, y)
+
+
+def test_an_overflow_in_the_first_layer_is_named():
+    # x__check_grads__mutmut_33 (the search stops before k = 1), _35 (every other layer): a[1] = 1,
+    # tau = 1e100, dJ/da[1] = dJ/dz[1] = 1e200, dJ/dW[1] = 1, dJ/db[1] = 1e200, all finite, and
+    # dJ/da[0] = W[1]^T dJ/dz[1] = 1e400 the first that is not
+    net = _chain("identity", [1e200, 1e100])
+    with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=1: dJ/da\[0\] = W\[1\]\^T"):
+        nn.value_and_grad(net, np.array([1e-200]), np.zeros(1))
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_an_invalid_operation_in_the_backward_pass_raises_testbed_s_error_only():
+    # x_backward__mutmut_16, _18 and x_value_and_grad__mutmut_20.._23 (numpy's errstate for invalid
+    # or overflow dropped: a RuntimeWarning instead of testbed's error). relu with z[1] = -1: a[1] =
+    # 0, tau = b[2] = 1e150 (J finite), dJ/da[1] = W[2] dJ/dz[2] = 1e310 = inf, and Lemma 2's
+    # inf * relu'(-1) = inf * 0 is invalid
+    net = _chain("relu", [-1.0, 1e160], [0.0, 1e150])
+    x, y = np.array([1.0]), np.zeros(1)
+    match = r"layer k=2: dJ/da\[1\] = W\[2\]\^T dJ/dz\[2\] overflowed"
+    with pytest.raises(nn.NetworkNonFiniteError, match=match):
+        nn.backward(net, nn.forward(net, x), y)
+    for checkpoints in (None, 1, "sqrt"):
+        with pytest.raises(nn.NetworkNonFiniteError, match=match):
+            nn.value_and_grad(net, x, y, checkpoints=checkpoints)
+
+
+def test_a_cache_from_another_network_is_described():
+    # x__check_cache__mutmut_16, _18 (the shapes of the cache's z[k] left out of the message)
+    a = nn.init_network([3, 4, 2], "tanh", "xavier_normal", np.random.default_rng(0))
+    b = nn.init_network([3, 5, 2], "tanh", "xavier_normal", np.random.default_rng(1))
+    with pytest.raises(nn.NetworkShapeError) as info:
+        nn.backward(a, nn.forward(b, np.ones((2, 3))), np.ones((2, 2)))
+    assert str(info.value) == ("the cache does not belong to this network: its z[k] have shapes "
+                               "[None, (2, 5), (2, 2)], the network's sizes are [3, 4, 2]")
+
+
+@pytest.mark.parametrize("m", [1, 5])
+def test_train_s_write_into_path_fills_its_arrays_with_the_plain_gradients(m):
+    # x__backward__mutmut_62, _65, _72, _75 (a fresh array instead of train's: the page faults the
+    # path exists to save), _82 (dJ/dx computed though train does not ask for it)
+    from testbed.nn.backprop import _backward, _forward
+
+    rng = np.random.default_rng(m)
+    net = nn.init_network([3, 6, 4, 2], "tanh", "xavier_normal", rng)
+    x, y = rng.standard_normal((m, 3)), rng.standard_normal((m, 2))
+    into = ([None] + [np.empty_like(W) for W in net.W[1:]], [None] + [np.empty_like(b) for b in net.b[1:]])
+    cache = _forward(net, x)
+    g = _backward(net, cache, y, need_dx=False, into=into)
+    ref = _backward(net, cache, y, need_dx=False)
+    assert g.dx is None and ref.dx is None
+    for k in range(1, net.depth + 1):
+        assert g.dW[k] is into[0][k] and g.db[k] is into[1][k]
+        np.testing.assert_array_equal(g.dW[k], ref.dW[k])
+        np.testing.assert_array_equal(g.db[k], ref.db[k])
