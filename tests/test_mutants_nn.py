@@ -186,3 +186,16 @@ def test_train_s_write_into_path_fills_its_arrays_with_the_plain_gradients(m):
         assert g.dW[k] is into[0][k] and g.db[k] is into[1][k]
         np.testing.assert_array_equal(g.dW[k], ref.dW[k])
         np.testing.assert_array_equal(g.db[k], ref.db[k])
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_a_loss_overflow_on_the_checkpointed_path_raises_testbed_s_error_only():
+    # x_value_and_grad__mutmut_21, _23 (the checkpointed path's errstate for invalid dropped): one
+    # example, relu with a[1] = (0, 1), tau = b[2] = 1e308 and y = -1e308: tau - y overflows, and
+    # Lemma 1's dJ/dz[2] a[1]^T multiplies that inf by a[1]'s 0 (invalid)
+    net = nn.Network([None, np.array([[-1.0], [1.0]]), np.array([[1.0, 1.0]])],
+                     [None, np.zeros(2), np.array([1e308])], "relu")
+    x, y = np.array([1.0]), np.array([-1e308])
+    for checkpoints in (None, 1, 2, "sqrt"):
+        with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: J = 1/2 \|\|y - tau"):
+            nn.value_and_grad(net, x, y, checkpoints=checkpoints)
