@@ -78,11 +78,10 @@ def make_executor(workers: int | None = None, scheduler: str | None = None,
     # spawn, not fork: the parent may have imported JAX (threads), which fork would copy half-done
     ctx = multiprocessing.get_context("spawn")
     # the run's built circuits (_engine.built_circuit), in a folder of its own that goes with the
-    # pool; the workers inherit its name through the environment they are spawned with
+    # pool; each worker is told its name when it starts (the parent's environment is left alone)
     with tempfile.TemporaryDirectory(prefix="testbed-circuits-") as circuits, \
-            _environ(CIRCUITS_ENV, circuits), \
-            cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_watch_parent,
-                                   initargs=(os.getpid(),)) as ex:
+            cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker,
+                                   initargs=(os.getpid(), circuits)) as ex:
         try:
             yield ex
         except BaseException:
@@ -90,21 +89,13 @@ def make_executor(workers: int | None = None, scheduler: str | None = None,
             raise
 
 
-@contextlib.contextmanager
-def _environ(name: str, value: str) -> Iterator[None]:
-    """os.environ[name] = value while the block runs, then as it was."""
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
-
-
 WATCHDOG_INTERVAL_S = 0.5
+
+
+def _start_worker(parent: int, circuits: str) -> None:
+    """Worker initializer: the folder of the run's built circuits, then `_watch_parent`."""
+    os.environ[CIRCUITS_ENV] = circuits
+    _watch_parent(parent)
 
 
 def _watch_parent(parent: int) -> None:

@@ -204,7 +204,7 @@ def cell(p: dict, seed: int) -> pd.DataFrame:
     elif part == "sqrt-time":
         row.update(sqrt_time_pair(p, seed))
     else:  # sqrt-time-kept: the same pair, in a process whose allocator keeps what it frees
-        row.update(_kept_memory_pair(p, seed))
+        row.update(pair_in_child(p, seed, KEPT_MEMORY_ENV))
     return pd.DataFrame([row])
 
 
@@ -242,15 +242,10 @@ def sqrt_time_pair(p: dict, seed: int) -> dict:
             "wall_faults_sqrt": faults["sqrt"]}
 
 
-def _kept_memory_pair(p: dict, seed: int) -> dict:
-    """sqrt_time_pair(p, seed) run in a child process with KEPT_MEMORY_ENV set (glibc reads it
-    at start-up only: it cannot be set for one cell of a running worker, nor undone)."""
-    return pair_in_child(p, seed, KEPT_MEMORY_ENV)
-
-
 def pair_in_child(p: dict, seed: int, extra_env: dict[str, str]) -> dict:
     """sqrt_time_pair(p, seed) in a fresh Python process, with `extra_env` added to this one's
-    environment."""
+    environment (the sqrt-time-kept cells pass KEPT_MEMORY_ENV, which glibc reads at start-up
+    only: it cannot be set for one cell of a running worker, nor undone)."""
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, **extra_env,
            "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -259,7 +254,7 @@ def pair_in_child(p: dict, seed: int, extra_env: dict[str, str]) -> dict:
     done = subprocess.run([sys.executable, "-c", code, json.dumps(p), str(seed)], env=env,
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"memory: the kept-memory process of cell {p} failed "
+        raise RuntimeError(f"memory: the child process timing cell {p} failed "
                            f"(exit {done.returncode}): {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 

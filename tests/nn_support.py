@@ -43,6 +43,13 @@ class Problem:
         return f"{self.recipe}  # x{self.x.shape}, y{self.y.shape}, {self.net!r}"
 
 
+def chain(activation: str, weights: list[float], biases: list[float] | None = None) -> Network:
+    """A chain of 1-unit layers z[k] = w_k a[k-1] + b_k (zero biases unless given)."""
+    biases = biases if biases is not None else [0.0] * len(weights)
+    return Network([None] + [np.array([[w]]) for w in weights],
+                   [None] + [np.array([b]) for b in biases], activation)
+
+
 def make_problem(sizes: list[int], activation: str, m: int | None, seed: int,
                  gain: float = 1.0, bias_std: float = 0.5, zero_init: bool = False) -> Problem:
     """A seeded problem: W[k] ~ N(0, gain^2 / n[k-1]), b ~ N(0, bias_std^2), x, y, V, vx ~ N(0, 1).

@@ -6,10 +6,10 @@ other test noticing; the mutant names are given next to the assertions.
 """
 
 import re
-import warnings
 
 import numpy as np
 import pytest
+from nn_support import chain
 
 import testbed.nn as nn
 from testbed.nn import activations as A
@@ -98,24 +98,10 @@ def test_the_rows_constant_derivatives_are_float64_zeros_and_ones(name):
 
 
 # --- testbed/nn/backprop.py: the checks of the passes, and train's write-into path ---------------
-def _chain(activation, weights, biases=None):
-    """1-unit layers z[k] = w_k a[k-1] + b_k."""
-    biases = biases or [0.0] * len(weights)
-    return nn.Network([None] + [np.array([[w]]) for w in weights],
-                      [None] + [np.array([b]) for b in biases], activation)
-
-
-@pytest.fixture
-def _warnings_are_errors():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
-
-
 def test_a_forward_overflow_reports_its_factors():
     # x_forward_overflow__mutmut_15, _19 (the factors dropped), _23, _24 (a[k-1] misnamed), _27
     # (the largest |a| read from another layer)
-    net = _chain("tanh", [-1e200, 1.0, 1.0])
+    net = chain("tanh", [-1e200, 1.0, 1.0])
     with pytest.raises(nn.NetworkNonFiniteError) as info:
         nn.forward(net, np.array([[1e200]]))
     assert str(info.value).endswith("; max |W[1]| = 1e+200, max |a[0]| = 1e+200")
@@ -137,18 +123,18 @@ def test_an_overflow_in_the_first_layer_is_named():
     # x__check_grads__mutmut_33 (the search stops before k = 1), _35 (every other layer): a[1] = 1,
     # tau = 1e100, dJ/da[1] = dJ/dz[1] = 1e200, dJ/dW[1] = 1, dJ/db[1] = 1e200, all finite, and
     # dJ/da[0] = W[1]^T dJ/dz[1] = 1e400 the first that is not
-    net = _chain("identity", [1e200, 1e100])
+    net = chain("identity", [1e200, 1e100])
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=1: dJ/da\[0\] = W\[1\]\^T"):
         nn.value_and_grad(net, np.array([1e-200]), np.zeros(1))
 
 
-@pytest.mark.usefixtures("_warnings_are_errors")
+@pytest.mark.filterwarnings("error")
 def test_an_invalid_operation_in_the_backward_pass_raises_testbed_s_error_only():
     # x_backward__mutmut_16, _18 and x_value_and_grad__mutmut_20.._23 (numpy's errstate for invalid
     # or overflow dropped: a RuntimeWarning instead of testbed's error). relu with z[1] = -1: a[1] =
     # 0, tau = b[2] = 1e150 (J finite), dJ/da[1] = W[2] dJ/dz[2] = 1e310 = inf, and Lemma 2's
     # inf * relu'(-1) = inf * 0 is invalid
-    net = _chain("relu", [-1.0, 1e160], [0.0, 1e150])
+    net = chain("relu", [-1.0, 1e160], [0.0, 1e150])
     x, y = np.array([1.0]), np.zeros(1)
     match = r"layer k=2: dJ/da\[1\] = W\[2\]\^T dJ/dz\[2\] overflowed"
     with pytest.raises(nn.NetworkNonFiniteError, match=match):
@@ -188,7 +174,7 @@ def test_train_s_write_into_path_fills_its_arrays_with_the_plain_gradients(m):
         np.testing.assert_array_equal(g.db[k], ref.db[k])
 
 
-@pytest.mark.usefixtures("_warnings_are_errors")
+@pytest.mark.filterwarnings("error")
 def test_a_loss_overflow_on_the_checkpointed_path_raises_testbed_s_error_only():
     # x_value_and_grad__mutmut_21, _23 (the checkpointed path's errstate for invalid dropped): one
     # example, relu with a[1] = (0, 1), tau = b[2] = 1e308 and y = -1e308: tau - y overflows, and

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from nn_support import problems
+from nn_support import chain, problems
 
 import testbed.nn as nn
 
@@ -24,17 +24,11 @@ def _warnings_are_errors():
         yield
 
 
-def _chain(activation, *weights):
-    """A chain of 1-unit layers z[k] = w_k a[k-1] (zero biases)."""
-    return nn.Network([None] + [np.array([[w]]) for w in weights],
-                      [None] + [np.zeros(1) for _ in weights], activation)
-
-
 @pytest.mark.parametrize("activation", sorted(nn.ACTIVATIONS))
 def test_forward_names_the_layer_whose_z_overflows(activation):
     # z[1] = -1e200 * 1e200 overflows; tanh and sigmoid map it to a finite -1 or 0, relu to 0, so
     # nothing downstream shows it: the pass must check z[1] itself
-    net = _chain(activation, -1e200, 1.0, 1.0)
+    net = chain(activation, [-1e200, 1.0, 1.0])
     x = np.array([[1e200]])
     V = ([None] + [np.ones((1, 1))] * 3, [None] + [np.ones(1)] * 3)
     for call in (lambda: nn.forward(net, x), lambda: nn.loss(net, x, np.zeros(1)),
@@ -45,7 +39,7 @@ def test_forward_names_the_layer_whose_z_overflows(activation):
 
 
 def test_the_loss_overflows_with_a_finite_tau():
-    net = _chain("identity", 1.0, 1.0)
+    net = chain("identity", [1.0, 1.0])
     x = np.array([1e200])
     for call in (lambda: nn.loss(net, x, np.zeros(1)),
                  lambda: nn.value_and_grad(net, x, np.zeros(1)),
@@ -57,7 +51,7 @@ def test_the_loss_overflows_with_a_finite_tau():
 
 def test_backprop_names_the_gradient_that_overflows():
     # a[1] = 1e160, tau = 1e150: J = 5e299 is finite, dJ/dW[2] = dJ/dz[2] a[1] = 1e310 is not
-    net = _chain("identity", 1.0, 1e-10)
+    net = chain("identity", [1.0, 1e-10])
     x, y = np.array([[1e160]]), np.zeros((1, 1))
     assert np.isfinite(nn.loss(net, x, y))
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: dJ/dW\[2\] overflowed"):
@@ -69,7 +63,7 @@ def test_backprop_names_the_gradient_that_overflows():
 def test_backprop_names_dJ_da_when_it_overflows_first():
     # a[1] = 1e-10, dJ/dz[2] = tau = 1e150 (J = 5e299, y = 0), dJ/dW[2] = 1e140: all finite, but
     # dJ/da[1] = W[2]^T dJ/dz[2] = 1e310
-    net = _chain("identity", 1e-10, 1e160)
+    net = chain("identity", [1e-10, 1e160])
     x, y = np.array([[1.0]]), np.zeros((1, 1))
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: dJ/da\[1\] = W\[2\]\^T"):
         nn.value_and_grad(net, x, y, need_dx=False)
@@ -78,12 +72,12 @@ def test_backprop_names_dJ_da_when_it_overflows_first():
 def test_r_pass_names_the_R_quantity_that_overflows():
     x, y = np.array([[1e160]]), np.zeros((1, 1))
     # R{z[1]} = VW[1] x = 1e300 * 1e160
-    net = _chain("tanh", 1e-200, 1.0)
+    net = chain("tanh", [1e-200, 1.0])
     V = ([None, np.array([[1e300]]), np.ones((1, 1))], [None] + [np.zeros(1)] * 2)
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=1: R\{z\[1\]\} = VW\[1\] a\[0\]"):
         nn.hvp(net, x, y, V)
     # a[1] = 1e160, tau = 1e150, R{a[1]} = 1e160: R{dJ/dW[2]} = R{dz} a + dz R{a} ~ 1e320
-    net = _chain("identity", 1.0, 1e-10)
+    net = chain("identity", [1.0, 1e-10])
     V = ([None] + [np.ones((1, 1))] * 2, [None] + [np.zeros(1)] * 2)
     with pytest.raises(nn.NetworkNonFiniteError, match=r"layer k=2: R\{dJ/dW\[2\]\} overflowed"):
         nn.hvp(net, x, y, V)
@@ -94,7 +88,7 @@ def test_r_pass_names_the_R_quantity_that_overflows():
 def test_hvp_x_names_the_x_block():
     # one layer tau = W x with W = 1e200, x = 1e-200, y = 0, V = 0, vx = 1: R{tau} = W vx = 1e200,
     # R{dJ/dW} = R{tau} x + tau vx = 2 and R{dJ/db} = 1e200 are finite, R{dJ/dx} = W R{tau} is not
-    net = _chain("identity", 1e200)
+    net = chain("identity", [1e200])
     x, y = np.array([[1e-200]]), np.zeros((1, 1))
     V = ([None, np.zeros((1, 1))], [None, np.zeros(1)])
     HW, Hb, Hx = nn.hvp_x(net, x, y, V, np.zeros((1, 1)))  # a zero direction: H 0 = 0, finite

@@ -501,8 +501,8 @@ def test_a_kept_circuit_is_the_circuit_a_build_gives(tmp_path, monkeypatch, fami
 
 
 def test_a_run_keeps_its_circuits_in_a_folder_that_goes_with_it():
-    """make_executor's pool: the workers see the folder; after the block it is gone and the
-    variable is as it was."""
+    """make_executor's pool: the workers see the folder; after the block it is gone, and the
+    parent's environment was never changed."""
     import os
 
     from studies._runner import CIRCUITS_ENV, make_executor
@@ -511,5 +511,6 @@ def test_a_run_keeps_its_circuits_in_a_folder_that_goes_with_it():
     with make_executor(workers=1) as ex:
         folder = ex.submit(os.getenv, CIRCUITS_ENV).result()
         assert folder is not None and os.path.isdir(folder)
+        assert os.environ.get(CIRCUITS_ENV) == before
     assert not os.path.exists(folder)
     assert os.environ.get(CIRCUITS_ENV) == before
