@@ -97,6 +97,11 @@ def _net_l_sweep(width: int) -> list[int]:
     return [2**k for k in range(4, 20) if 2**k < full] + [full]
 
 
+# the bytes a slot of value_and_grad reads at random (value and cotangent: 2 x 8), for the wide
+# family's in-cache range (studies._engine.in_cache_max)
+SLOT_BYTES = 16
+
+
 FULL = {
     "N": {"wide": SIZES_N, "deep": SIZES_N}, "l_fixed": 10,
     "fd_N_max": 10**5,  # FD against N is no claim; at 10^6 one call takes 10-20 s
@@ -390,6 +395,10 @@ def _in_fit(p: dict, cfg: dict) -> bool:
 
 def claims_fed(p: dict) -> set[str]:
     """The ids of the timing claims a cell's measurement feeds (empty outside the fit ranges)."""
+    # the wide family's in-cache claim has its own fit range, below the DRAM one
+    if (p["kind"] == "circuit" and p["sweep"] == "N" and p["family"] == "wide"
+            and IN_CACHE_MIN <= p["N"] <= in_cache_max(SLOT_BYTES)):
+        return {"grad-linear-in-n-wide-in-cache"}
     if not _in_fit(p, FULL):
         return set()
     if p["kind"] == "circuit":
@@ -397,8 +406,6 @@ def claims_fed(p: dict) -> set[str]:
                  "l_grad": "grad-flat-in-l"}[p["sweep"]] + f"-{p['family']}"}
     return {"net-grad-linear-in-n", "net-dx-step"} if p["sweep"] == "N" else \
         {"net-fd-linear-in-l", "net-grad-flat-in-l"}
-
-
 
 
 def remeasure(p: dict, attempt: int, inconclusive: frozenset[str]) -> dict | None:
@@ -448,7 +455,7 @@ def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
     t["fd_evals"] = np.where(sweep == "N", np.nan, t["l"] + 1)  # forward differences: l' + 1
     # the wide family's in-cache regime (see IN_CACHE_MIN)
     t["fit_cache"] = (circ & (sweep == "N") & (t["family"] == "wide") & (t["N_nominal"] >= IN_CACHE_MIN)
-                      & (t["N_nominal"] <= in_cache_max(16)))
+                      & (t["N_nominal"] <= in_cache_max(SLOT_BYTES)))
     front = ["kind", "sweep", "family", "N_nominal", "l_nominal", "l_max", "attempt", "N", "l",
              "fd_evals", "depth", "executor", "width", "batch", "n_params", "fit_grad", "fit_fd",
              "fit_cache"]
@@ -654,7 +661,7 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
             WHERE, *_fitted(f, "circuit", "N", family, "grad", "l ="), SLOPE_ONE, quick=quick,
             subject=slope_ci), _get(f, "circuit", "N", family, "gather"))
           for family in ("wide", "deep")),
-        in_cache_claim(wide_n, "grad-linear-in-n-wide-in-cache", "grad", 16, WHERE, quick),
+        in_cache_claim(wide_n, "grad-linear-in-n-wide-in-cache", "grad", SLOT_BYTES, WHERE, quick),
         *(interval(f"fd-linear-in-l-{family}", f"circuits ({family}): forward-difference time "
                    "grows linearly in its l' + 1 evaluations at fixed N (one circuit, l' = 1..N of "
                    "its inputs free)", WHERE, *_fitted(f, "circuit", "l_fd", family, "fd_forward",
@@ -890,7 +897,7 @@ def _notes() -> str:
         "for the HVP), which leave the last-level cache as N grows, and the fit keeps to the "
         "regime where those arrays exceed 8 x L3 and nearly every read misses it (a second wide "
         f"claim, specified after the first compiled run had shown that regime still bending at "
-        f"10^7, fits the in-cache regime N_nominal {sci(IN_CACHE_MIN)}..{in_cache_max(16):.3g}, "
+        f"10^7, fits the in-cache regime N_nominal {sci(IN_CACHE_MIN)}..{in_cache_max(SLOT_BYTES):.3g}, "
         "16 bytes a slot within the L3; `wall_gather`, a numpy gather of every node's argument "
         "slots with no arithmetic, measures the reads' own price beside both); circuit FD "
         f"for l' >= {fit['l_fd']}; networks for batch >= {fit['net_m']}. Networks (w, w, w, w, 1), "

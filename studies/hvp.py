@@ -85,6 +85,9 @@ PER_INPUT = (-1.0, 1.0)
 OVERHEAD_MAX = 0.25
 AGREE = 1e-10
 BATCH = 64
+# the bytes a slot of the fused sweep reads at random (value, tangent, cotangent and its tangent:
+# 4 x 8), for the wide family's in-cache range (studies._engine.in_cache_max)
+SLOT_BYTES = 32
 # hvp against N: complexity's sizes (no gradient circuit is built: the fused sweep needs none)
 SIZES_HVP = SIZES_N
 
@@ -152,6 +155,9 @@ def _in_fit(p: dict) -> bool:
 
 def claims_fed(p: dict) -> set[str]:
     """The ids of the timing claims a cell's measurement feeds (empty outside the fit ranges)."""
+    # the wide family's in-cache claim has its own fit range, below the DRAM one
+    if p["part"] == "hvp" and p["family"] == "wide" and IN_CACHE_MIN <= p["N"] <= in_cache_max(SLOT_BYTES):
+        return {"hvp-linear-in-n-wide-in-cache"}
     if not _in_fit(p):
         return set()
     if p["part"] == "hvp":
@@ -159,8 +165,6 @@ def claims_fed(p: dict) -> set[str]:
     if p["part"] == "hessian":
         return {f"hessian-linear-in-{p['sweep'].lower()}"}
     return {"hvp-plus-l"} if p["part"] == "hvp_l" else {"rop-costs-a-gradient"}
-
-
 
 
 def remeasure(p: dict, attempt: int, inconclusive: frozenset[str]) -> dict | None:
@@ -503,7 +507,7 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
                 note=" at every N (5 x testbed's gradient-circuit bound 5 N + 1)"),
         _in_n(hv, "wide", quick),
         _in_n(hv, "deep", quick),
-        in_cache_claim(hv[hv["family"] == "wide"], "hvp-linear-in-n-wide-in-cache", "hvp", 32,
+        in_cache_claim(hv[hv["family"] == "wide"], "hvp-linear-in-n-wide-in-cache", "hvp", SLOT_BYTES,
                        WHERE, quick),
         interval("hvp-plus-l", "hvp: the + l of O(N + l): at fixed N the time grows at most "
                  "linearly in l', an input costing no more than a node", WHERE,
@@ -678,7 +682,7 @@ def _notes() -> str:
         f"inputs, l' = {min(f['plus_l'])}..{sci(max(f['plus_l']))} of them free and the others held "
         "as constants at their values (`fix_inputs`: same operations and point), t(hvp) fitted as "
         "a + b l'; the claim compares b with the time per node a / N. A second wide claim fits "
-        f"the in-cache regime, N_nominal {sci(IN_CACHE_MIN)}..{in_cache_max(32):.3g} (32 bytes a "
+        f"the in-cache regime, N_nominal {sci(IN_CACHE_MIN)}..{in_cache_max(SLOT_BYTES):.3g} (32 bytes a "
         "slot within the 8 MiB last-level cache), specified after the first compiled run had "
         "shown the far regime still bending at 10^7; the memory probe (`wall_gather`, a numpy "
         "gather of every node's argument slots, no arithmetic) measures the reads' own price "

@@ -319,6 +319,22 @@ def test_remeasure_plans(mod):
     assert mod.STUDY.timed and mod.STUDY.remeasure_budget_s > 0
 
 
+@pytest.mark.parametrize("name", ["complexity", "hvp"])
+def test_every_claim_that_reads_the_timings_can_be_re_measured(quick, name):
+    """A claim whose measured figure moves with the wall times is fed by cells of the full grid
+    (claims_fed), so an INCONCLUSIVE reading of it is re-measured like every other."""
+    mod, t = {"complexity": complexity, "hvp": hvp}[name], _table(quick, name)
+    rng = np.random.default_rng(0)
+    walls = [c for c in t.columns if c.startswith("wall_")]
+    noisy = t.copy()
+    noisy[walls] = t[walls] * np.exp(rng.normal(0.0, 0.3, size=(len(t), len(walls))))
+    before = mod.claims(t, True).set_index("id")["measured"]
+    after = mod.claims(noisy, True).set_index("id")["measured"]
+    timed = set(before.index[before != after])
+    fed = set().union(*(mod.claims_fed(p) for p in mod.grid(False)))
+    assert timed and timed <= fed, f"timing claims no cell feeds: {sorted(timed - fed)}"
+
+
 def test_pooled_rows_count_in_the_fits(quick):
     """A re-measured point adds rows; the fit uses all of them."""
     t0 = _table(quick, "complexity")

@@ -205,6 +205,7 @@ def _fused(net: Network, x2: Array, y2: Array, VW: list[Array], Vb: list[Array],
 
     grads = None
     if need_grad:
+        da[r] = dz[r]  # dJ/dtau, as backprop's Grads has it
         grads = Grads(dW=dW, db=db, dx=da[0], dz=dz, da=da)
     return RPass(J=J, HW=HW, Hb=Hb, Hx=Hx, grads=grads), (z, Rz, dz, Rdz, a, factors)
 
