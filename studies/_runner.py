@@ -192,29 +192,44 @@ def run_cells(study: Study, cells: list[dict], seed: int, executor: cf.Executor,
               ) -> tuple[list[pd.DataFrame], list[float]]:
     """Submit every cell, collect their frames in grid order (with a tqdm bar if `progress`).
 
+    The cells `study.alone` marks run after all the others, one at a time (each submitted when
+    the previous one is done), so nothing else runs beside them.
     `log`, if given, gets one line per finished cell (`NAME: cell k/n done (s): params`)."""
     from tqdm.auto import tqdm
 
     progress = progress_enabled() if progress is None else progress
-    futures = {executor.submit(_timed, study.cell, params, seed): i
-               for i, params in enumerate(cells)}
+    alone = [i for i, params in enumerate(cells) if study.alone is not None and study.alone(params)]
+    shared = sorted(set(range(len(cells))) - set(alone))
     frames: list[pd.DataFrame | None] = [None] * len(cells)
     walls = [0.0] * len(cells)
+    futures: dict[cf.Future, int] = {}
+    done = 0
+
+    def collect(batch: dict[cf.Future, int], bar: object) -> None:
+        nonlocal done
+        for fut in cf.as_completed(batch):
+            i = batch[fut]
+            try:
+                frames[i], walls[i] = fut.result()
+            except Exception as exc:
+                first = (str(exc).splitlines() or [""])[0]  # the CLI prints one line
+                raise RunError(f"{study.name}: cell {cells[i]} failed: "
+                               f"{type(exc).__name__}: {first}") from exc
+            done += 1
+            bar.update()
+            if log is not None:
+                log(f"{study.name}: cell {done}/{len(cells)} done ({walls[i]:.2f} s): "
+                    f"{describe_cell(cells[i])}")
+
     with tqdm(total=len(cells), desc=study.name, unit="cell", disable=not progress,
               leave=False) as bar:
         try:
-            for done, fut in enumerate(cf.as_completed(futures), start=1):
-                i = futures[fut]
-                try:
-                    frames[i], walls[i] = fut.result()
-                except Exception as exc:
-                    first = (str(exc).splitlines() or [""])[0]  # the CLI prints one line
-                    raise RunError(f"{study.name}: cell {cells[i]} failed: "
-                                   f"{type(exc).__name__}: {first}") from exc
-                bar.update()
-                if log is not None:
-                    log(f"{study.name}: cell {done}/{len(cells)} done ({walls[i]:.2f} s): "
-                        f"{describe_cell(cells[i])}")
+            futures = {executor.submit(_timed, study.cell, cells[i], seed): i for i in shared}
+            collect(futures, bar)
+            for i in alone:
+                one = {executor.submit(_timed, study.cell, cells[i], seed): i}
+                futures.update(one)
+                collect(one, bar)
         except BaseException:
             for fut in futures:
                 fut.cancel()

@@ -55,6 +55,10 @@ class Study:
     # must pool rows that measure the same point (group by the point, not by the cell).
     remeasure: Callable[[dict, int, frozenset[str]], dict | None] | None = None
     remeasure_budget_s: float = 0.0  # wall seconds re-measurement may take in all, per run
+    # alone(params) -> True for a cell that must run with no other cell beside it (timed studies):
+    # a timing whose premise is the last-level cache, which the cores share, and which a neighbour
+    # streaming through DRAM evicts. The runner runs these one after another once the rest are done.
+    alone: Callable[[dict], bool] | None = None
     # Which columns can differ in the last bits between machines or BLAS builds, and why: shown in
     # the results README's reproducibility section ("" = nothing beyond the wall-time columns).
     reproducibility: str = ""

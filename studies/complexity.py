@@ -408,6 +408,14 @@ def claims_fed(p: dict) -> set[str]:
         {"net-fd-linear-in-l", "net-grad-flat-in-l"}
 
 
+def alone(p: dict) -> bool:
+    """The in-cache claim's cells run with no cell beside them: the two cores share the
+    last-level cache, and a neighbour streaming a far-regime circuit through DRAM evicts the arrays
+    the claim keeps inside it (measured on 2026-12-04: hvp's re-measurement, run beside such
+    cells, timed its four in-cache cells 1.21-1.49x slower than their first measurement)."""
+    return "grad-linear-in-n-wide-in-cache" in claims_fed(p)
+
+
 def remeasure(p: dict, attempt: int, inconclusive: frozenset[str]) -> dict | None:
     """One more measurement of a cell an inconclusive timing claim rests on: twice the time budget
     (more samples per median), no JAX and no untested methods; None for quick mode and for cells
@@ -898,7 +906,11 @@ def _notes() -> str:
         "regime where those arrays exceed 8 x L3 and nearly every read misses it (a second wide "
         f"claim, specified after the first compiled run had shown that regime still bending at "
         f"10^7, fits the in-cache regime N_nominal {sci(IN_CACHE_MIN)}..{in_cache_max(SLOT_BYTES):.3g}, "
-        "16 bytes a slot within the L3; `wall_gather`, a numpy gather of every node's argument "
+        "16 bytes a slot within the L3; since 2026-12-04 its cells are re-measured like every "
+        "timing claim's (the re-measurement plan had left them out) and timed with no other cell "
+        "beside them (the cores share the L3, which a far-regime neighbour evicts); `wall_gather`, "
+        "a numpy "
+        "gather of every node's argument "
         "slots with no arithmetic, measures the reads' own price beside both); circuit FD "
         f"for l' >= {fit['l_fd']}; networks for batch >= {fit['net_m']}. Networks (w, w, w, w, 1), "
         f"{ACTIVATION}, xavier: N = forward ops of the batch (`mlp_forward_ops`), l = "
@@ -933,7 +945,7 @@ STUDY = Study(
     figures={"n": plot_n, "net": plot_net},
     notes=_notes(),
     timed=True,
-    remeasure=remeasure, remeasure_budget_s=REMEASURE_BUDGET_S,
+    remeasure=remeasure, remeasure_budget_s=REMEASURE_BUDGET_S, alone=alone,
     reproducibility=("Every wall_* column. The jax_*_agrees columns compare to 1e-9, far above the "
                      "last-bit differences between BLAS builds and XLA versions."),
 )

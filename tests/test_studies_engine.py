@@ -158,6 +158,7 @@ def test_hvp_cells_are_deterministic(quick):
     picks = [p for p in grid if p["part"] == "hvp"][:1]
     picks += [p for p in grid if p["part"] == "hvp_l"][1:2]
     picks += [p for p in grid if p["part"] == "hessian" and not p["jax"]][:1]
+    picks += [p for p in grid if p["part"] == "hessian_fit" and not p["jax"]][:1]  # several rows
     picks += [p for p in grid if p["part"] == "network"][:1]
     fresh = hvp.aggregate(pd.concat([hvp.cell(p, 0) for p in picks]), True)
     _same_rows(fresh, quick[1]["hvp"].table, ["part", "sweep", "family", "N_nominal", "l", "width"])

@@ -6,6 +6,7 @@ import concurrent.futures as cf
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,34 @@ def test_toy_study_runs_and_writes(tmp_path):
     assert all(p.exists() for p in paths)
     assert not list(tmp_path.glob(".tmp*"))
     assert oct((tmp_path / "toy.csv").stat().st_mode & 0o777) == "0o644"
+
+
+def _spanned_cell(params: dict, seed: int) -> pd.DataFrame:
+    t0 = time.perf_counter()
+    time.sleep(0.05)
+    return pd.DataFrame({"i": [params["i"]], "t0": [t0], "t1": [time.perf_counter()]})
+
+
+def test_cells_marked_alone_run_with_no_other_cell_beside_them():
+    """Study.alone's cells run after the others, one at a time; the table keeps grid order."""
+    study = Study(name="toy", title="toy", where="nowhere",
+                  grid=lambda quick: [{"i": i} for i in range(8)], cell=_spanned_cell,
+                  aggregate=lambda raw, quick: raw,
+                  claims=lambda table, quick: claims_table("toy", [], quick),
+                  plot=lambda table, fig: None, alone=lambda p: p["i"] in (1, 4, 5))
+    with cf.ThreadPoolExecutor(3) as ex:
+        t = run_study(study, quick=True, seed=0, executor=ex, progress=False).table
+    assert list(t["i"]) == list(range(8))
+    spans = {int(r.i): (r.t0, r.t1) for r in t.itertuples()}
+    for i in (1, 4, 5):
+        a0, a1 = spans[i]
+        others = [j for j in spans if j != i and spans[j][0] < a1 and a0 < spans[j][1]]
+        assert not others, f"cell {i} ran beside {others}"
+    shared = [spans[j] for j in spans if j not in (1, 4, 5)]
+    assert max(b for _, b in shared) <= min(spans[i][0] for i in (1, 4, 5))
+    # the rest did share the pool: the first two started before either finished
+    first = sorted(shared)[:2]
+    assert first[1][0] < first[0][1]
 
 
 def test_failing_cell_is_a_run_error():
