@@ -557,6 +557,19 @@ def _fitted(f: pd.DataFrame, kind: str, sweep: str, family: str, method: str,
     return measured, (g["lo"], g["hi"])
 
 
+def _forward_shares(f: pd.DataFrame, kind: str, family: str, method: str) -> str | None:
+    """The measured cause of a time-against-N slope that does not pass, where there is one: the
+    same time relative to one forward pass (same cells) flat at 95% (inside [-FLAT, FLAT]), so the
+    bend is the forward pass's as well: the machine's rate over the range, not the method's cost."""
+    r = _get(f, kind, "N", family, f"{method}/forward")
+    if not (np.isfinite(r["lo"]) and -FLAT <= r["lo"] and r["hi"] <= FLAT):
+        return None
+    return (f"relative to one forward pass (same cells) its slope is "
+            f"{slope_text(r['slope'], r['lo'], r['hi'])}, inside [-{FLAT:g}, {FLAT:g}]: the forward "
+            f"pass's time bends alike, the machine's rate over this range rather than the "
+            f"{method}'s cost")
+
+
 def executor_text(f: pd.DataFrame, kind: str, sweep: str, family: str) -> str:
     """'; timed on the compiled executor': which executors the claim's rows ran on."""
     if kind != "circuit" or "executors" not in f.columns:
@@ -667,7 +680,8 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
             f"grad-linear-in-n-{family}", f"circuits ({family}): grad time grows linearly in N at "
             "fixed l" + (" (arrays far beyond the last-level cache)" if family == "wide" else ""),
             WHERE, *_fitted(f, "circuit", "N", family, "grad", "l ="), SLOPE_ONE, quick=quick,
-            subject=slope_ci), _get(f, "circuit", "N", family, "gather"))
+            subject=slope_ci, why_not=_forward_shares(f, "circuit", family, "grad")),
+            _get(f, "circuit", "N", family, "gather"))
           for family in ("wide", "deep")),
         in_cache_claim(wide_n, "grad-linear-in-n-wide-in-cache", "grad", SLOT_BYTES, WHERE, quick),
         *(interval(f"fd-linear-in-l-{family}", f"circuits ({family}): forward-difference time "
@@ -689,7 +703,8 @@ def claims(table: pd.DataFrame, quick: bool) -> pd.DataFrame:
               "l' + 1 in every row"),
         interval("net-grad-linear-in-n", "networks: grad time grows linearly in N at fixed l "
                  "(batch sweep)", WHERE_NN, *_fitted(f, "mlp", "N", "mlp", "grad", "l ="),
-                 SLOPE_ONE, quick=quick, subject=slope_ci),
+                 SLOPE_ONE, quick=quick, subject=slope_ci,
+                 why_not=_forward_shares(f, "mlp", "mlp", "grad")),
         interval("net-fd-linear-in-l", "networks: forward-difference time grows linearly in its "
                  "l' + 1 evaluations at fixed N (one network and batch, FD over its first l' "
                  "parameters)", WHERE_NN, *_fitted(f, "mlp", "l", "mlp", "fd_forward", "N ="),

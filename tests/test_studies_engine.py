@@ -201,6 +201,15 @@ def test_complexity_claims_follow_the_data(quick):
     noise = np.resize([1.0, 3.0, 0.4, 2.0], int(rows.sum()))
     t.loc[rows, "wall_grad"] = 1e-6 * t.loc[rows, "N"] * noise
     assert verdict(t, key) == INCONCLUSIVE
+    # a bend the forward pass shares (grad / forward flat) is named as the cause; one it does not
+    # share is not
+    t.loc[rows, "wall_forward"] = 1e-7 * t.loc[rows, "N"] ** 0.8
+    t.loc[rows, "wall_grad"] = 2 * t.loc[rows, "wall_forward"]
+    row = study.claims(t, False).set_index("id").loc[key]
+    assert row["verdict"] == FAILED and "the forward pass's time bends alike" in row["reason"]
+    t.loc[rows, "wall_grad"] = 1e-9 * t.loc[rows, "N"] ** 2
+    row = study.claims(t, False).set_index("id").loc[key]
+    assert row["verdict"] == FAILED and "bends alike" not in row["reason"]
     # flat in l' passes; growing as sqrt(l') fails
     key = "grad-flat-in-l-wide"
     rows = (t0["kind"] == "circuit") & (t0["sweep"] == "l_grad") & (t0["family"] == "wide")
