@@ -1,6 +1,6 @@
 """What the engine's timed studies (`complexity`, `hvp`) measure with, in one place.
 
-    SIZES_N, WIDE_FIT_N, IN_CACHE_MIN, in_cache_max   the circuit sizes and the cache regimes
+    SIZES_N, WIDE_FIT_N, IN_CACHE_MIN, in_cache_max, in_cache   the sizes, the cache regimes
     agrees(out, ref), jax_timed(c, x, ref, ...)       JAX beside testbed: agreement, timing
     built_circuit(rng, n, l, family), sweep_generator  a random circuit, built once per run
     memory_probe(c)                                    a gather of the argument slots (no arithmetic)
@@ -79,6 +79,12 @@ IN_CACHE_MIN = 10**4
 def in_cache_max(bytes_per_slot: int) -> float:
     """The largest N_nominal whose random-read arrays (bytes_per_slot x ~1.4 N) fit in the LLC."""
     return LLC_BYTES / (bytes_per_slot * 1.4)
+
+
+def in_cache(n_nominal: object, bytes_per_slot: int) -> object:
+    """Whether N_nominal (a number or a Series) is in the in-cache fit range, IN_CACHE_MIN to
+    in_cache_max(bytes_per_slot): the cells and rows of the wide family's in-cache claims."""
+    return (n_nominal >= IN_CACHE_MIN) & (n_nominal <= in_cache_max(bytes_per_slot))
 
 
 # --- random circuits, built once per run ------------------------------------------------------------
@@ -247,7 +253,7 @@ def in_cache_claim(wide: pd.DataFrame, cid: str, method: str, bytes_per_slot: in
     compiled run (disclosed in the claim)."""
     col = f"wall_{method}"
     hi_n = in_cache_max(bytes_per_slot)
-    rows = wide[(wide["N_nominal"] >= IN_CACHE_MIN) & (wide["N_nominal"] <= hi_n)]
+    rows = wide[in_cache(wide["N_nominal"], bytes_per_slot)]
     d = rows[["N", col]].dropna() if col in rows.columns else rows.iloc[0:0]
     row = slope(cid, f"circuits (wide): {method} time grows linearly in N at fixed l (arrays "
                 "inside the last-level cache; specified after seeing the data)", where,

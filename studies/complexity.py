@@ -51,6 +51,7 @@ from ._engine import (
     agrees,
     built_circuit,
     grad_limit,
+    in_cache,
     in_cache_claim,
     in_cache_max,
     jax_timed,
@@ -397,7 +398,7 @@ def claims_fed(p: dict) -> set[str]:
     """The ids of the timing claims a cell's measurement feeds (empty outside the fit ranges)."""
     # the wide family's in-cache claim has its own fit range, below the DRAM one
     if (p["kind"] == "circuit" and p["sweep"] == "N" and p["family"] == "wide"
-            and IN_CACHE_MIN <= p["N"] <= in_cache_max(SLOT_BYTES)):
+            and in_cache(p["N"], SLOT_BYTES)):
         return {"grad-linear-in-n-wide-in-cache"}
     if not _in_fit(p, FULL):
         return set()
@@ -462,8 +463,8 @@ def aggregate(raw: pd.DataFrame, quick: bool) -> pd.DataFrame:
     t["fit_fd"] = ((circ & (sweep == "l_fd") & (t["l"] >= fit["l_fd"])) | (mlp & (sweep == "l")))
     t["fd_evals"] = np.where(sweep == "N", np.nan, t["l"] + 1)  # forward differences: l' + 1
     # the wide family's in-cache regime (see IN_CACHE_MIN)
-    t["fit_cache"] = (circ & (sweep == "N") & (t["family"] == "wide") & (t["N_nominal"] >= IN_CACHE_MIN)
-                      & (t["N_nominal"] <= in_cache_max(SLOT_BYTES)))
+    t["fit_cache"] = (circ & (sweep == "N") & (t["family"] == "wide")
+                      & in_cache(t["N_nominal"], SLOT_BYTES))
     front = ["kind", "sweep", "family", "N_nominal", "l_nominal", "l_max", "attempt", "N", "l",
              "fd_evals", "depth", "executor", "width", "batch", "n_params", "fit_grad", "fit_fd",
              "fit_cache"]

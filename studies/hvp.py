@@ -49,6 +49,7 @@ from ._engine import (
     WIDE_FIT_N,
     agrees,
     built_circuit,
+    in_cache,
     in_cache_claim,
     in_cache_max,
     jax_timed,
@@ -164,7 +165,7 @@ def _in_fit(p: dict) -> bool:
 def claims_fed(p: dict) -> set[str]:
     """The ids of the timing claims a cell's measurement feeds (empty outside the fit ranges)."""
     # the wide family's in-cache claim has its own fit range, below the DRAM one
-    if p["part"] == "hvp" and p["family"] == "wide" and IN_CACHE_MIN <= p["N"] <= in_cache_max(SLOT_BYTES):
+    if p["part"] == "hvp" and p["family"] == "wide" and in_cache(p["N"], SLOT_BYTES):
         return {"hvp-linear-in-n-wide-in-cache"}
     if not _in_fit(p):
         return set()
